@@ -1,0 +1,51 @@
+"""Composition root: settings -> region, texts, storage, dialogue engine, channels."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from bot.config import Settings
+from handlers import Router, build_router
+from handlers.core import Context, Reply
+from handlers.engine import DialogueEngine
+from handlers.menu import main_menu
+from storage.db import Database
+from texts import Region, Texts, load_region
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    region: Region
+    texts: Texts
+    db: Database
+    router: Router
+    engine: DialogueEngine
+    services: SimpleNamespace
+
+    async def start(self) -> None:
+        """Bring the schema up to date; every process calls this before serving."""
+        await self.db.migrate()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+def build_app(settings: Settings) -> App:
+    region = load_region(settings.bot.region)
+    texts = Texts(region)
+    db = Database(
+        settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
+    )
+    router = build_router()
+    services = SimpleNamespace(settings=settings)
+
+    def menu(ctx: Context) -> Reply:
+        return main_menu(ctx, router)
+
+    engine = DialogueEngine(db, router, texts, menu, services)
+    return App(settings, region, texts, db, router, engine, services)

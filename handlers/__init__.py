@@ -1,0 +1,21 @@
+"""The dialogues, channel-agnostic: (Incoming, Context) -> replies.
+
+`build_router()` composes one router per feature; free-text catch-alls come last.
+"""
+
+from __future__ import annotations
+
+from handlers.core import Button, Context, Incoming, MenuItem, Reply, Router, State
+
+__all__ = ["Button", "Context", "Incoming", "MenuItem", "Reply", "Router", "State", "build_router"]
+
+
+def build_router() -> Router:
+    from handlers import menu, municipality
+
+    root = Router("root")
+    root.include(
+        menu.router,
+        municipality.router,
+    )
+    return root
