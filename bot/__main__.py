@@ -46,17 +46,19 @@ async def cmd_migrate(app: App, args: argparse.Namespace) -> int:
 
 
 async def cmd_console(app: App, args: argparse.Namespace) -> int:
-    from bot.channels.console import ConsoleChannel
-
     await app.start()
-    cfg = app.settings.console
-    await ConsoleChannel(app.engine, user_id=cfg.user_id, user_name=cfg.user_name).run()
+    await console_channel(app).run()
     return 0
 
 
-async def cmd_run(app: App, args: argparse.Namespace) -> int:
+def console_channel(app: App):
     from bot.channels.console import ConsoleChannel
 
+    cfg = app.settings.console
+    return ConsoleChannel(app.engine, app.delivery, user_id=cfg.user_id, user_name=cfg.user_name)
+
+
+async def cmd_run(app: App, args: argparse.Namespace) -> int:
     await app.start()
     services: list[Awaitable[None]] = []
     if not services:
@@ -66,10 +68,7 @@ async def cmd_run(app: App, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if not services or sys.stdin.isatty():
-        cfg = app.settings.console
-        services.append(
-            ConsoleChannel(app.engine, user_id=cfg.user_id, user_name=cfg.user_name).run()
-        )
+        services.append(console_channel(app).run())
     await asyncio.gather(*services)
     return 0
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from bot.config import Settings
+from bot.delivery import Delivery
 from handlers import Router, build_router
 from handlers.core import Context, Reply
 from handlers.engine import DialogueEngine
@@ -25,6 +26,7 @@ class App:
     db: Database
     router: Router
     engine: DialogueEngine
+    delivery: Delivery
     services: SimpleNamespace
 
     async def start(self) -> None:
@@ -42,10 +44,11 @@ def build_app(settings: Settings) -> App:
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
     )
     router = build_router()
-    services = SimpleNamespace(settings=settings)
+    delivery = Delivery(db)
+    services = SimpleNamespace(settings=settings, delivery=delivery)
 
     def menu(ctx: Context) -> Reply:
         return main_menu(ctx, router)
 
     engine = DialogueEngine(db, router, texts, menu, services)
-    return App(settings, region, texts, db, router, engine, services)
+    return App(settings, region, texts, db, router, engine, delivery, services)

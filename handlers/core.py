@@ -42,6 +42,12 @@ class Reply:
     def all_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]
 
+    def buttons_json(self) -> dict[str, Any] | None:
+        """The keyboard as stored in the transcript: {"rows": [[[label, payload], ...], ...]}."""
+        if not self.buttons:
+            return None
+        return {"rows": [[[b.label, b.payload] for b in row] for row in self.buttons]}
+
 
 @dataclass(frozen=True)
 class Incoming:

@@ -113,11 +113,8 @@ class DialogueEngine:
                 user_id=user.id,
                 direction="out",
                 text=reply.text,
-                buttons=(
-                    {"rows": [[[b.label, b.payload] for b in row] for row in reply.buttons]}
-                    if reply.buttons
-                    else None
-                ),
+                buttons=reply.buttons_json(),
+                status="pending",
             )
             session.add(entry)
             await session.flush()

@@ -91,6 +91,10 @@ class TranscriptEntry(Base):
     platform_message_id: Mapped[str | None] = mapped_column(String(64), default=None)
     platform_update_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Outgoing only: "pending" until delivery reports "sent" or "failed" (with the error).
+    status: Mapped[str | None] = mapped_column(String(16), default=None)
+    error: Mapped[str | None] = mapped_column(String(500), default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ProcessedUpdate(Base):

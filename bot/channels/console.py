@@ -11,30 +11,43 @@ import asyncio
 import sys
 from typing import TextIO
 
+from bot.delivery import Delivery
 from handlers.core import Incoming, Reply
 from handlers.engine import DialogueEngine
 
 CHANNEL = "console"
 
 
-def render(replies: list[Reply]) -> tuple[str, list[str]]:
-    """The replies as terminal text, and the payloads of the numbered buttons."""
-    lines: list[str] = []
-    payloads: list[str] = []
-    for reply in replies:
-        lines.append(reply.text)
-        for row in reply.buttons:
-            for button in row:
-                payloads.append(button.payload)
-                lines.append(f"  [{len(payloads)}] {button.label}")
-        lines.append("")
-    return "\n".join(lines), payloads
+class ConsoleSender:
+    """Prints replies; numbers the buttons of one turn 1, 2, 3 ... across its replies."""
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+        self.payloads: list[str] = []
+        self._new_turn = True
+
+    def start_turn(self) -> None:
+        self._new_turn = True
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        lines = [reply.text]
+        if reply.buttons:
+            if self._new_turn:
+                self.payloads = []
+                self._new_turn = False
+            for button in reply.all_buttons():
+                self.payloads.append(button.payload)
+                lines.append(f"  [{len(self.payloads)}] {button.label}")
+        self.stdout.write("\n".join(lines) + "\n\n")
+        self.stdout.flush()
+        return None
 
 
 class ConsoleChannel:
     def __init__(
         self,
         engine: DialogueEngine,
+        delivery: Delivery,
         *,
         user_id: str = "local",
         user_name: str = "",
@@ -42,18 +55,21 @@ class ConsoleChannel:
         stdout: TextIO | None = None,
     ) -> None:
         self.engine = engine
+        self.delivery = delivery
         self.user_id = user_id
         self.user_name = user_name
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty()
-        self._payloads: list[str] = []
+        self.sender = ConsoleSender(self.stdout)
+        delivery.register(CHANNEL, self.sender)
 
     def to_incoming(self, line: str) -> Incoming:
         text = line.strip()
         payload = None
-        if text.isdigit() and 1 <= int(text) <= len(self._payloads):
-            payload = self._payloads[int(text) - 1]
+        payloads = self.sender.payloads
+        if text.isdigit() and 1 <= int(text) <= len(payloads):
+            payload = payloads[int(text) - 1]
         return Incoming(
             channel=CHANNEL,
             user_id=self.user_id,
@@ -63,12 +79,10 @@ class ConsoleChannel:
             user_name=self.user_name,
         )
 
-    def show(self, replies: list[Reply]) -> None:
-        text, payloads = render(replies)
-        if payloads:
-            self._payloads = payloads
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
+    async def handle(self, line: str) -> None:
+        replies = await self.engine.handle(self.to_incoming(line))
+        self.sender.start_turn()
+        await self.delivery.deliver(CHANNEL, self.user_id, replies)
 
     async def _readline(self) -> str:
         if self.interactive:
@@ -78,14 +92,13 @@ class ConsoleChannel:
 
     async def run(self) -> None:
         shown = await self.engine.last_buttons(CHANNEL, self.user_id)
-        self._payloads = [payload for _, payload in shown]
+        self.sender.payloads = [payload for _, payload in shown]
         if self.interactive:
             self.stdout.write(self.engine.texts("console.intro") + "\n\n")
-            self.show(await self.engine.handle(self.to_incoming("/start")))
+            await self.handle("/start")
         while True:
             line = await self._readline()
             if not line or (self.interactive and not line.strip()):
                 break
-            if not line.strip():
-                continue
-            self.show(await self.engine.handle(self.to_incoming(line)))
+            if line.strip():
+                await self.handle(line)

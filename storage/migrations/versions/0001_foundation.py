@@ -58,6 +58,9 @@ def upgrade() -> None:
         sa.Column("platform_message_id", sa.String(64), nullable=True),
         sa.Column("platform_update_id", sa.String(64), nullable=True),
         sa.Column("created_at", Stamp, nullable=False),
+        sa.Column("status", sa.String(16), nullable=True),
+        sa.Column("error", sa.String(500), nullable=True),
+        sa.Column("sent_at", Stamp, nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name="fk_transcript_user_id_users", ondelete="CASCADE"
         ),
