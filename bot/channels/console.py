@@ -19,20 +19,26 @@ CHANNEL = "console"
 
 
 class ConsoleSender:
-    """Prints replies; numbers the buttons of one turn 1, 2, 3 ... across its replies."""
+    """Prints replies; numbers the buttons of one turn 1, 2, 3 ... across its replies.
+    A message sent outside a turn (a notification) starts its own numbering."""
 
     def __init__(self, stdout: TextIO) -> None:
         self.stdout = stdout
         self.payloads: list[str] = []
         self._new_turn = True
+        self._in_turn = False
 
     def start_turn(self) -> None:
         self._new_turn = True
+        self._in_turn = True
+
+    def end_turn(self) -> None:
+        self._in_turn = False
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         lines = [reply.text]
         if reply.buttons:
-            if self._new_turn:
+            if self._new_turn or not self._in_turn:
                 self.payloads = []
                 self._new_turn = False
             for button in reply.all_buttons():
@@ -82,7 +88,10 @@ class ConsoleChannel:
     async def handle(self, line: str) -> None:
         replies = await self.engine.handle(self.to_incoming(line))
         self.sender.start_turn()
-        await self.delivery.deliver(CHANNEL, self.user_id, replies)
+        try:
+            await self.delivery.deliver(CHANNEL, self.user_id, replies)
+        finally:
+            self.sender.end_turn()
 
     async def _readline(self) -> str:
         if self.interactive:
