@@ -224,8 +224,14 @@ class Router:
 
     # -- dispatch -----------------------------------------------------------------------
     async def dispatch(self, incoming: Incoming, ctx: Context) -> bool:
-        """Run the handler for this message; False when nothing matched."""
+        """Run the handler for this message; False when nothing matched.
+
+        A button press or a command means the parent has moved on: a step waiting for
+        typed input is dropped first, and the handler sets a new one if it asks again.
+        """
         text = incoming.text.strip()
+        if incoming.payload or text.startswith("/"):
+            ctx.state.step = None
         if incoming.payload:
             found = _match_prefix(self.buttons, incoming.payload)
             if found:

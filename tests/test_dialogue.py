@@ -124,3 +124,11 @@ async def test_two_users_do_not_share_state(app):
     assert "не понял" in second.text
     await first.send("Шпаковский")
     assert "Запомнил" in first.text
+
+
+async def test_pressing_another_button_leaves_the_typed_input_step(chat: ChatClient):
+    await chat.send("/start")
+    await chat.press("Мой муниципалитет")
+    await chat.send("", payload="contacts")  # an older message's button
+    await chat.send("Шпаковский")
+    assert "Запомнил" not in chat.text
