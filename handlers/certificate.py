@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 
-from rapidfuzz import fuzz, process
-
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import offer_person
 from handlers.menu import menu_button
-from handlers.municipality import _norm, find_municipality
+from handlers.municipality import find_municipality
+from handlers.places import candidates, region_note
 from storage.models import utcnow
 from texts import Municipality
 
@@ -33,11 +32,6 @@ AGE_LABELS = {str(age): key for key, age in AGE_BUTTONS}
 
 def _topic_rows(ctx: Context, *extra: list[Button]) -> list[list[Button]]:
     return [*extra, [ctx.button("certificate.to_topics", "cert")], [menu_button(ctx)]]
-
-
-def region_note(ctx: Context, section: str) -> str:
-    """A region profile's own note for a dialogue ([certificate] note = ...), or ""."""
-    return str(ctx.region.extra.get(section, {}).get("note", "")).strip()
 
 
 def show_topics(ctx: Context) -> None:
@@ -85,8 +79,8 @@ async def certificate_buttons(incoming: Incoming, ctx: Context) -> None:
         ctx.say("certificate.about", _topic_rows(ctx))
     elif action == "kinds":
         text = ctx.texts("certificate.kinds")
-        if region_note(ctx, "certificate"):
-            text += "\n\n" + region_note(ctx, "certificate")
+        if region_note(ctx.region, "certificate"):
+            text += "\n\n" + region_note(ctx.region, "certificate")
         ctx.reply(text, _topic_rows(ctx))
     elif action == "how":
         ctx.say(
@@ -155,21 +149,6 @@ def check_municipality(ctx: Context, choice: str) -> None:
     ask_age(ctx)
 
 
-def candidates(ctx: Context, query: str, limit: int = 3) -> list[Municipality]:
-    """Municipalities whose names look a little like `query`, best first."""
-    names: dict[str, Municipality] = {}
-    for item in ctx.region.municipalities:
-        for name in (item.name, *item.aliases):
-            names.setdefault(_norm(name), item)
-    found: list[Municipality] = []
-    for name, _score, _ in process.extract(
-        _norm(query), list(names), scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=60
-    ):
-        if names[name] not in found:
-            found.append(names[name])
-    return found[:limit]
-
-
 @router.step("cert:muni")
 async def municipality_typed(incoming: Incoming, ctx: Context) -> None:
     query = incoming.text.strip()[:100]
@@ -179,7 +158,7 @@ async def municipality_typed(incoming: Incoming, ctx: Context) -> None:
         check_municipality(ctx, chosen.id)
         return
     unknown = [ctx.button("certificate.check.unknown", "cert:muni:unknown")]
-    options = [[Button(m.name, f"cert:muni:{m.id}")] for m in candidates(ctx, query)]
+    options = [[Button(m.name, f"cert:muni:{m.id}")] for m in candidates(ctx.region, query)]
     key = "certificate.check.not_found" if options else "certificate.check.not_found_none"
     ctx.say(key, [*options, unknown, [menu_button(ctx)]], query=query)
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from handlers.certificate import candidates, region_note
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import hotline_lines
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality
+from handlers.places import candidates, region_note
 from storage.models import utcnow
 from texts import Municipality, Region, TextsError
 
@@ -129,7 +129,7 @@ def show_points(ctx: Context, municipality: Municipality) -> None:
         parts.append(
             ctx.texts("confirmation.no_points", name=municipality.name) + "\n" + hotline_lines(ctx)
         )
-    note = region_note(ctx, "confirmation")
+    note = region_note(ctx.region, "confirmation")
     if note:
         parts.append(note)
     rows: list[list[Button]] = []
@@ -190,6 +190,6 @@ async def municipality_typed(incoming: Incoming, ctx: Context) -> None:
     if chosen is not None:
         choose(ctx, chosen)
         return
-    options = [[Button(m.name, f"confirm:at:{m.id}")] for m in candidates(ctx, query)]
+    options = [[Button(m.name, f"confirm:at:{m.id}")] for m in candidates(ctx.region, query)]
     key = "confirmation.not_found" if options else "confirmation.not_found_none"
     ctx.say(key, [*options, [menu_button(ctx)]], query=query)
