@@ -9,11 +9,12 @@ from types import SimpleNamespace
 from bot.config import Settings
 from bot.delivery import Delivery
 from handlers import Router, build_router
+from handlers.confirmation import check_region
 from handlers.core import Context, Reply
 from handlers.engine import DialogueEngine
 from handlers.menu import main_menu
 from storage.db import Database
-from texts import Region, Texts, load_region
+from texts import REGIONS_DIR, Region, Texts, load_region
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ class App:
 
 
 def build_app(settings: Settings) -> App:
-    region = load_region(settings.bot.region)
+    region = load_region(settings.bot.region, settings.bot.regions_dir or REGIONS_DIR)
+    check_region(region)
     texts = Texts(region)
     db = Database(
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name

@@ -30,6 +30,8 @@ class _Section(BaseModel):
 class BotSection(_Section):
     region: str = Field("stavropol", pattern=r"^[a-z0-9_-]+$")
     data_dir: Path = Path("data")
+    # Directory of region profiles <region>.toml; None: the profiles shipped in texts/regions.
+    regions_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 

@@ -11,11 +11,14 @@ __all__ = ["Button", "Context", "Incoming", "MenuItem", "Reply", "Router", "Stat
 
 
 def build_router() -> Router:
-    from handlers import menu, municipality
+    from handlers import certificate, confirmation, menu, municipality, registration
 
     root = Router("root")
     root.include(
         menu.router,
+        registration.router,
+        certificate.router,
+        confirmation.router,
         municipality.router,
     )
     return root

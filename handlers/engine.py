@@ -11,6 +11,7 @@ re-delivery is handled as new; a re-delivery after the commit is ignored.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import weakref
 from types import SimpleNamespace
@@ -86,7 +87,9 @@ class DialogueEngine:
 
         user = await self._user(session, incoming)
         state_row = await self._state(session, user)
-        state = State(step=state_row.step, data=dict(state_row.data or {}))
+        # A deep copy: nested dicts changed in place must differ from the loaded value,
+        # or the JSON column would compare equal and not be saved.
+        state = State(step=state_row.step, data=copy.deepcopy(state_row.data or {}))
 
         payload = incoming.payload or self._payload_for_label(state_row, incoming.text)
         session.add(

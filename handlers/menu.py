@@ -20,6 +20,9 @@ def menu_button(ctx: Context) -> Button:
 @router.command("start", description_key="menu.cmd_start")
 async def start(incoming: Incoming, ctx: Context) -> None:
     ctx.say("menu.greeting")
+    from handlers.registration import resume_offer
+
+    resume_offer(ctx)
     ctx.show_menu()
 
 

@@ -59,6 +59,10 @@ class User(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     municipality_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # --- guided ---
+    # When the parent told the bot the child's data are confirmed in person (None: not yet).
+    # Reminders to bring the documents stop once this is set.
+    data_confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ConversationState(Base):

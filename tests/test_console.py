@@ -14,9 +14,9 @@ def test_piped_start_prints_greeting_and_numbered_menu(tmp_path):
 
 
 def test_buttons_are_chosen_by_number_or_by_label(tmp_path):
-    script = "/start\n2\n/menu\nмой муниципалитет\n"
+    script = "/start\n1\n/menu\nмой муниципалитет\n"
     result = navbot("console", stdin=script, cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
-    assert "8 (8652) 34-99-07" in result.stdout
+    assert "Шаг 1 из 8. Откройте Навигатор" in result.stdout  # [1]: the first menu item
     assert "Страница 1 из 5" in result.stdout
 
 

@@ -70,8 +70,8 @@ class Region:
         return ", ".join(p for p in parts if p)
 
 
-def available_regions() -> list[str]:
-    return sorted(p.stem for p in REGIONS_DIR.glob("*.toml"))
+def available_regions(directory: Path = REGIONS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.toml"))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def load_region(region_id: str, directory: Path = REGIONS_DIR) -> Region:
     path = directory / f"{region_id}.toml"
     if not path.exists():
-        known = ", ".join(available_regions()) or "none"
+        known = ", ".join(available_regions(directory)) or "none"
         raise TextsError(
             f"region profile '{region_id}' not found: expected file {path} (available: {known})"
         )
@@ -129,7 +129,11 @@ def load_region(region_id: str, directory: Path = REGIONS_DIR) -> Region:
         hotline_phone=hotline.get("phone", ""),
         hotline_email=hotline.get("email", ""),
         municipalities=tuple(municipalities),
-        extra={k: v for k, v in raw.items() if k not in top_keys},
+        extra={
+            **{k: v for k, v in raw.items() if k not in top_keys},
+            # Further hotline fields (e.g. a technical support line), as written.
+            "hotline": {k: v for k, v in hotline.items() if k not in ("name", "phone", "email")},
+        },
     )
 
 
