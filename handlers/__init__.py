@@ -11,11 +11,13 @@ __all__ = ["Button", "Context", "Incoming", "MenuItem", "Reply", "Router", "Stat
 
 
 def build_router() -> Router:
-    from handlers import menu, municipality
+    from handlers import faq, menu, municipality
 
     root = Router("root")
     root.include(
         menu.router,
         municipality.router,
+        # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
+        faq.router,
     )
     return root
