@@ -4,12 +4,13 @@ A question goes through: normalise (case, ё/е, Latin lookalikes inside Cyrilli
 words, punctuation and emoji dropped) -> synonyms from the lexicon (slang,
 abbreviations) -> lemmas (pymorphy3; an unknown word is first corrected to the
 closest word of the base with rapidfuzz) -> stopwords dropped. Entries are
-indexed the same way, one document per phrasing and per title; an entry scores
-the best of its documents. The score is a TF-IDF cosine in [0, 1].
+indexed the same way and ranked with BM25 (see `Index`); bench/faq_bench.py
+compares this with TF-IDF cosine and with Snowball stems on the dev set.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
@@ -161,101 +162,85 @@ class Found:
 
 
 class Index:
-    """TF-IDF vectors of every phrasing and title, with an inverted index over terms."""
+    """BM25 over the entries, precomputed at load (k1=1.2, b=0.75).
 
-    def __init__(
-        self,
-        kb: KnowledgeBase,
-        analyzer: Analyzer,
-        *,
-        with_answers: bool = False,
-        blend: float = 0.5,
-    ):
+    Each entry is indexed twice: as one document per phrasing (and one for its title
+    and tags), and as the whole entry in one document. An entry scores
+    BLEND x its best phrasing + (1 - BLEND) x the whole entry, divided by the most a
+    question's words could score, so the score lies in [0, 1]. Only the entries that
+    score best as a whole (SHORTLIST) are scored phrasing by phrasing."""
+
+    K1 = 1.2
+    B = 0.75
+    SHORTLIST = 20
+
+    def __init__(self, kb: KnowledgeBase, analyzer: Analyzer, *, blend: float = 0.2) -> None:
         self.kb = kb
-        self.blend = blend
         self.analyzer = analyzer
-        texts: list[tuple[Entry, str]] = []
-        for entry in kb.entries:
-            tags = " ".join(entry.tags)
-            texts.append((entry, f"{entry.title} {tags}"))
-            texts.extend((entry, phrasing) for phrasing in entry.phrasings)
-            if with_answers:
-                texts.append((entry, entry.answer))
+        self.blend = blend
+        self.entries = kb.entries
         analyzer.set_vocabulary(
-            [w for _, text in texts for w in normalise(text)]
-            + [w for entry in kb.entries for w in normalise(entry.answer)]
+            w
+            for entry in kb.entries
+            for text in (entry.title, entry.answer, *entry.tags, *entry.phrasings)
+            for w in normalise(text, analyzer._lookalikes)
         )
-        bags = [(entry, Counter(analyzer.terms(text))) for entry, text in texts]
-        bags = [(entry, bag) for entry, bag in bags if bag]
-        merged: dict[str, Counter[str]] = defaultdict(Counter)
-        for entry, bag in bags:
-            merged[entry.id].update(bag)
-        df: Counter[str] = Counter()
-        for _, bag in bags:
-            df.update(bag.keys())
-        n = len(bags)
-        self.idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
-        self.unknown_idf = math.log((n + 1) / 0.5)
-        self.docs: list[Entry] = []
-        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for number, (entry, bag) in enumerate(bags):
-            self.docs.append(entry)
-            for term, weight in self._vector(bag).items():
-                self.postings[term].append((number, weight))
-        # The whole entry as one document too: every way of asking it at once.
-        self.entry_postings: dict[str, list[tuple[Entry, float]]] = defaultdict(list)
+        phrasing_bags: list[list[Counter[str]]] = []
         for entry in kb.entries:
-            if merged.get(entry.id):
-                for term, weight in self._vector(merged[entry.id]).items():
-                    self.entry_postings[term].append((entry, weight))
+            texts = [f"{entry.title} {' '.join(entry.tags)}", *entry.phrasings]
+            bags = [Counter(analyzer.terms(text)) for text in texts]
+            phrasing_bags.append([bag for bag in bags if bag])
+        all_bags = [bag for bags in phrasing_bags for bag in bags]
+        n = len(all_bags)
+        df = Counter(term for bag in all_bags for term in bag)
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        # A word the base has never seen weighs like the rarest word: a question about
+        # something else should not look like a question the base can answer.
+        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        avg_phrasing = sum(sum(b.values()) for b in all_bags) / max(n, 1)
+        wholes = [sum(bags, Counter()) for bags in phrasing_bags]
+        avg_whole = sum(sum(b.values()) for b in wholes) / max(len(wholes), 1)
+        self.phrasings: list[list[dict[str, float]]] = [
+            [self._weights(bag, avg_phrasing) for bag in bags] for bags in phrasing_bags
+        ]
+        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for number, whole in enumerate(wholes):
+            for term, weight in self._weights(whole, avg_whole).items():
+                self.postings[term].append((number, weight))
         self.triggers: list[tuple[Entry, frozenset[str]]] = [
             (entry, frozenset(analyzer.terms(trigger)))
             for entry in kb.entries
             for trigger in entry.triggers
         ]
 
-    def _vector(self, bag: Counter[str]) -> dict[str, float]:
-        vector = {t: (1 + math.log(c)) * self.idf[t] for t, c in bag.items()}
-        norm = math.sqrt(sum(v * v for v in vector.values()))
-        return {t: v / norm for t, v in vector.items()}
-
-    def query_vector(self, terms: list[str]) -> dict[str, float]:
-        bag = Counter(terms)
-        # A word the base has never seen weighs like the rarest word: a question about
-        # something else should not look like a question the base can answer.
-        vector = {t: (1 + math.log(c)) * self.idf.get(t, self.unknown_idf) for t, c in bag.items()}
-        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
-        return {t: v / norm for t, v in vector.items()}
+    def _weights(self, bag: Counter[str], average: float) -> dict[str, float]:
+        length = sum(bag.values())
+        scale = self.K1 * (1 - self.B + self.B * length / average)
+        return {t: self.idf[t] * tf * (self.K1 + 1) / (tf + scale) for t, tf in bag.items()}
 
     def search(self, question: str, limit: int = 5) -> Found:
         """The best entries, best first; a handoff entry whose trigger fired (if any); and
         how much of the question the base knows at all."""
-        terms = self.analyzer.terms(question)
-        present = set(terms)
+        terms = set(self.analyzer.terms(question))
         triggered = next(
-            (entry for entry, words in self.triggers if words and words <= present), None
+            (entry for entry, words in self.triggers if words and words <= terms), None
         )
-        vector = self.query_vector(terms)
-        known = sum(w * w for t, w in vector.items() if t in self.idf)
-        scores: dict[int, float] = defaultdict(float)
-        whole: dict[str, float] = defaultdict(float)
-        entries: dict[str, Entry] = {}
-        for term, weight in vector.items():
-            for number, doc_weight in self.postings.get(term, ()):
-                scores[number] += weight * doc_weight
-            for entry, doc_weight in self.entry_postings.get(term, ()):
-                whole[entry.id] += weight * doc_weight
-                entries[entry.id] = entry
-        best: dict[str, float] = defaultdict(float)
-        for number, score in scores.items():
-            entry_id = self.docs[number].id
-            best[entry_id] = max(best[entry_id], score)
-        ranked = sorted(
-            (
-                Candidate(entries[i], min(1.0, self.blend * best[i] + (1 - self.blend) * whole[i]))
-                for i in whole
-            ),
-            key=lambda c: c.score,
-            reverse=True,
-        )
+        idf = {t: self.idf.get(t, self.unknown_idf) for t in terms}
+        mass = sum(idf.values()) * (self.K1 + 1) / self.K1
+        squares = sum(v * v for v in idf.values())
+        known = sum(v * v for t, v in idf.items() if t in self.idf) / squares if squares else 0.0
+        whole: dict[int, float] = defaultdict(float)
+        for term in terms:
+            for number, weight in self.postings.get(term, ()):
+                whole[number] += weight
+        shortlist = heapq.nlargest(self.SHORTLIST, whole.items(), key=lambda item: item[1])
+        ranked = []
+        for number, whole_score in shortlist:
+            best = max(
+                (sum(weights.get(t, 0.0) for t in terms) for weights in self.phrasings[number]),
+                default=0.0,
+            )
+            score = (self.blend * best + (1 - self.blend) * whole_score) / mass
+            ranked.append(Candidate(self.entries[number], min(1.0, score)))
+        ranked.sort(key=lambda c: c.score, reverse=True)
         return Found(ranked[:limit], triggered, known)
