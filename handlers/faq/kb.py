@@ -61,6 +61,13 @@ class Lexicon:
     synonyms: dict[str, str] = field(default_factory=dict)
     # Latin letter -> the Cyrillic letter it looks like
     lookalikes: dict[str, str] = field(default_factory=dict)
+    # "<number> <age word>" -> the terms of the age range the number falls in
+    age_words: frozenset[str] = frozenset()
+    ages: tuple[tuple[int, int, str], ...] = ()
+
+    def age_terms(self, number: str) -> str | None:
+        value = int(number)
+        return next((terms for low, high, terms in self.ages if low <= value <= high), None)
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,15 @@ def _lexicon(path: Path) -> Lexicon:
         for k, v in lookalikes.items()
     ):
         raise TextsError(f"{path}: lookalikes must map one letter to one letter")
+    ages = []
+    for span, terms in raw.get("ages", {}).items():
+        low, _, high = span.partition("-")
+        if not (low.isdigit() and high.isdigit() and isinstance(terms, str)):
+            raise TextsError(f'{path}: ages: expected "<from>-<to>" = "terms", got {span!r}')
+        ages.append((int(low), int(high), terms.lower().replace("ё", "е")))
     return Lexicon(
+        age_words=frozenset(_strings(path, "age_words", raw.get("age_words"), required=False)),
+        ages=tuple(ages),
         lookalikes=lookalikes,
         stopwords=frozenset(w.lower().replace("ё", "е") for w in stopwords),
         synonyms={

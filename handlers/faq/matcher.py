@@ -122,6 +122,12 @@ class Analyzer:
             else:
                 word = words[i]
                 i += 1
+                if word.isdigit() and i < len(words) and words[i] in self.lexicon.age_words:
+                    ages = self.lexicon.age_terms(word)
+                    if ages is not None:
+                        out.append((f"{word} {words[i]}", ages.split()))
+                        i += 1
+                        continue
                 if (word,) in self._phrases:
                     out.append((word, self._phrases[(word,)]))
                     continue
