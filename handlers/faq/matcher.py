@@ -83,6 +83,8 @@ class Analyzer:
         self.mode = mode
         self.typos = typos
         self.vocabulary: list[str] = []
+        # Terms the index holds: a text of stopwords only keeps those of them it knows.
+        self.indexed: frozenset[str] = frozenset()
         self._corrections: dict[str, str] = {}
         self._lookalikes = str.maketrans(lexicon.lookalikes)
         self._phrases: dict[tuple[str, ...], list[str]] = {}
@@ -149,7 +151,7 @@ class Analyzer:
                 everything.append(base)
                 if word not in stop and base not in stop:
                     meaningful.append(base)
-        return meaningful or everything
+        return meaningful or [t for t in everything if t in self.indexed] or everything
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,11 @@ class Found:
     # Share of the question's weight carried by words the base knows (0..1): a question
     # mostly about something else ("сколько стоит ипотека") is not answered outright.
     known: float
+    # How many distinct terms the question has, and whether the best entry has a
+    # phrasing with exactly these terms: one word alone ("номинал") is a clear question
+    # only when an entry is asked that way.
+    terms: int = 0
+    exact: bool = False
 
 
 class Index:
@@ -206,9 +213,13 @@ class Index:
         avg_phrasing = sum(sum(b.values()) for b in all_bags) / max(n, 1)
         wholes = [sum(bags, Counter()) for bags in phrasing_bags]
         avg_whole = sum(sum(b.values()) for b in wholes) / max(len(wholes), 1)
+        self.phrasing_terms: list[list[frozenset[str]]] = [
+            [frozenset(bag) for bag in bags] for bags in phrasing_bags
+        ]
         self.phrasings: list[list[dict[str, float]]] = [
             [self._weights(bag, avg_phrasing) for bag in bags] for bags in phrasing_bags
         ]
+        analyzer.indexed = frozenset(self.idf)
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for number, whole in enumerate(wholes):
             for term, weight in self._weights(whole, avg_whole).items():
@@ -241,6 +252,7 @@ class Index:
                 whole[number] += weight
         shortlist = heapq.nlargest(self.SHORTLIST, whole.items(), key=lambda item: item[1])
         ranked = []
+        numbers = {}
         for number, whole_score in shortlist:
             best = max(
                 (sum(weights.get(t, 0.0) for t in terms) for weights in self.phrasings[number]),
@@ -248,5 +260,7 @@ class Index:
             )
             score = (self.blend * best + (1 - self.blend) * whole_score) / mass
             ranked.append(Candidate(self.entries[number], min(1.0, score)))
+            numbers[self.entries[number].id] = number
         ranked.sort(key=lambda c: c.score, reverse=True)
-        return Found(ranked[:limit], triggered, known)
+        exact = bool(ranked) and terms in self.phrasing_terms[numbers[ranked[0].entry.id]]
+        return Found(ranked[:limit], triggered, known, len(terms), exact)

@@ -18,6 +18,9 @@ BLEND = 0.2
 ANSWER_AT = 0.3
 # Answer only when the runner-up is clearly behind; otherwise ask which one was meant.
 MARGIN = 0.03
+# A question of one word that no entry is asked with ("номинал") is answered only when
+# that word belongs to one entry much more than to any other.
+ONE_WORD_MARGIN = 0.15
 SUGGEST_AT = 0.2
 # Answer outright only when the base knows words carrying this share of the question.
 KNOWN_AT = 0.4
@@ -71,9 +74,10 @@ class Faq:
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         if top.entry.handoff and top.score >= self.suggest_at:
             return Verdict(HANDOFF, top.entry, round(top.score, 3))
+        margin = self.margin if found.terms > 1 or found.exact else ONE_WORD_MARGIN
         if (
             top.score >= self.answer_at
-            and top.score - runner_up >= self.margin
+            and top.score - runner_up >= margin
             and found.known >= self.known_at
         ):
             return Verdict(ANSWER, top.entry, round(top.score, 3))
