@@ -55,6 +55,9 @@ class TfidfIndex:
             + [w for entry in kb.entries for w in normalise(entry.answer)]
         )
         bags = [(entry, Counter(analyzer.terms(text))) for entry, text in texts]
+        self.term_sets: dict[str, set[frozenset[str]]] = defaultdict(set)
+        for entry, bag in bags:
+            self.term_sets[entry.id].add(frozenset(bag))
         bags = [(entry, bag) for entry, bag in bags if bag]
         merged: dict[str, Counter[str]] = defaultdict(Counter)
         for entry, bag in bags:
@@ -127,7 +130,8 @@ class TfidfIndex:
             key=lambda c: c.score,
             reverse=True,
         )
-        return Found(ranked[:limit], triggered, known)
+        exact = bool(ranked) and frozenset(terms) in self.term_sets[ranked[0].entry.id]
+        return Found(ranked[:limit], triggered, known, len(set(terms)), exact)
 
 
 def top1(faq: Faq, items: list[Labelled]) -> float:
