@@ -302,3 +302,10 @@ def test_terminal_channel_answers_free_text(tmp_path):
     result = navbot("console", stdin=script, cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
     assert result.returncode == 0, result.stderr
     assert "«Спам»" in result.stdout
+
+
+async def test_a_suggestion_removed_from_the_base_is_answered_honestly(chat: ChatClient):
+    await chat.send("", payload="faq:show:no_longer_here")
+    assert "уже недоступен" in chat.text
+    await chat.send("", payload="faq:show:cert_age")
+    assert "от 5 до 18 лет" in chat.text

@@ -74,17 +74,13 @@ class Lexicon:
 class KnowledgeBase:
     entries: tuple[Entry, ...]
     lexicon: Lexicon
+    by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {entry.id: entry for entry in self.entries})
 
     def get(self, entry_id: str) -> Entry | None:
-        return self._by_id.get(entry_id)
-
-    @property
-    def _by_id(self) -> dict[str, Entry]:
-        cached = self.__dict__.get("_by_id_cache")
-        if cached is None:
-            cached = {entry.id: entry for entry in self.entries}
-            object.__setattr__(self, "_by_id_cache", cached)
-        return cached
+        return self.by_id.get(entry_id)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -82,6 +82,8 @@ class Faq:
         ):
             return Verdict(ANSWER, top.entry, round(top.score, 3))
         suggestions = _suggestions(candidates, self.suggest_at)
+        if not suggestions:
+            return Verdict(UNKNOWN, None, round(top.score, 3))
         return Verdict(SUGGEST, top.entry, round(top.score, 3), suggestions)
 
 
