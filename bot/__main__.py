@@ -12,6 +12,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.app import App, build_app
 from bot.config import ConfigError, Settings, load_settings
+from bot.faq_tools import (
+    add_ask_arguments,
+    add_eval_arguments,
+    cmd_ask,
+    cmd_faq_check,
+    cmd_faq_eval,
+)
 from texts import TextsError
 
 log = logging.getLogger("navbot")
@@ -77,6 +84,14 @@ COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int
     "run": ("start every configured channel (the terminal one when no token is set)", cmd_run),
     "console": ("chat with the bot in this terminal (or script it through stdin)", cmd_console),
     "migrate": ("create or upgrade the database schema", cmd_migrate),
+    "ask": ("print the answer the bot would give to a question (or to stdin lines)", cmd_ask),
+    "faq-eval": ("score the FAQ knowledge base on a labelled JSONL question file", cmd_faq_eval),
+    "faq-check": ("validate the FAQ knowledge base files under texts/faq/", cmd_faq_check),
+}
+# Commands that take arguments: name -> adds them to the command's parser.
+ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "ask": add_ask_arguments,
+    "faq-eval": add_eval_arguments,
 }
 
 
@@ -93,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, _) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name in ARGUMENTS:
+            ARGUMENTS[name](command)
     return parser
 
 
@@ -102,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
-        _setup_logging(settings, quiet=args.command in ("console",) or sys.stdin.isatty())
+        _setup_logging(
+            settings,
+            quiet=args.command in ("console", "ask", "faq-eval", "faq-check") or sys.stdin.isatty(),
+        )
         _, handler = COMMANDS[args.command]
         return asyncio.run(_with_app(settings, lambda app: handler(app, args)))
     except (ConfigError, TextsError, CliError) as exc:

@@ -12,6 +12,7 @@ from handlers import Router, build_router
 from handlers.confirmation import check_region
 from handlers.core import Context, Reply
 from handlers.engine import DialogueEngine
+from handlers.faq.service import faq_for
 from handlers.menu import main_menu
 from storage.db import Database
 from texts import REGIONS_DIR, Region, Texts, load_region
@@ -47,7 +48,9 @@ def build_app(settings: Settings) -> App:
     )
     router = build_router()
     delivery = Delivery(db)
-    services = SimpleNamespace(settings=settings, delivery=delivery)
+    services = SimpleNamespace(settings=settings, delivery=delivery, router=router)
+    # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
+    services.faq = faq_for(region)
 
     def menu(ctx: Context) -> Reply:
         return main_menu(ctx, router)

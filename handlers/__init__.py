@@ -11,7 +11,7 @@ __all__ = ["Button", "Context", "Incoming", "MenuItem", "Reply", "Router", "Stat
 
 
 def build_router() -> Router:
-    from handlers import certificate, confirmation, menu, municipality, registration
+    from handlers import certificate, confirmation, faq, menu, municipality, registration
 
     root = Router("root")
     root.include(
@@ -20,5 +20,7 @@ def build_router() -> Router:
         certificate.router,
         confirmation.router,
         municipality.router,
+        # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
+        faq.router,
     )
     return root

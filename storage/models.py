@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -108,4 +109,23 @@ class ProcessedUpdate(Base):
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     update_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- faq ---
+class FaqUnanswered(Base):
+    """A free-text question the bot did not answer from the knowledge base, for staff:
+    outcome "unknown" (no entry fitted) or "handoff" (a topic for a person)."""
+
+    __tablename__ = "faq_unanswered"
+    __table_args__ = (Index("ix_faq_unanswered_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None
+    )
+    question: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    best_entry_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

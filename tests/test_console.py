@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import build_router
 from tests.cli import LiveProcess, navbot, write_config
 
 
@@ -14,9 +15,12 @@ def test_piped_start_prints_greeting_and_numbered_menu(tmp_path):
 
 
 def test_buttons_are_chosen_by_number_or_by_label(tmp_path):
-    script = "/start\n1\n/menu\nмой муниципалитет\n"
+    # The menu grows as features are added: press «Контакты горячей линии» by its number.
+    payloads = [item.payload for item in build_router().menu_items]
+    contacts = payloads.index("contacts") + 1
+    script = f"/start\n{contacts}\n/menu\nмой муниципалитет\n"
     result = navbot("console", stdin=script, cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
-    assert "Шаг 1 из 8. Откройте Навигатор" in result.stdout  # [1]: the first menu item
+    assert "8 (8652) 34-99-07" in result.stdout
     assert "Страница 1 из 5" in result.stdout
 
 

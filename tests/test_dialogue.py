@@ -121,7 +121,7 @@ async def test_two_users_do_not_share_state(app):
     await first.send("/start")
     await first.press("Мой муниципалитет")
     await second.send("Шпаковский")
-    assert "не понял" in second.text
+    assert "Запомнил" not in second.text
     await first.send("Шпаковский")
     assert "Запомнил" in first.text
 

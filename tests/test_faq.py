@@ -1,0 +1,320 @@
+"""Free-text questions answered from the knowledge base: what a parent sees, and the
+tools staff use to keep the base."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from handlers.faq.kb import load_kb
+from handlers.faq.matcher import Analyzer, normalise
+from handlers.faq.service import check_region, load_faq
+from storage.models import FaqUnanswered
+from tests.chat import ChatClient
+from tests.cli import navbot
+from texts import TextsError, available_regions, load_region
+
+DEV_SET = Path(__file__).with_name("faq_dev.jsonl")
+
+
+# -- the knowledge base as data -------------------------------------------------------------
+
+
+def test_base_covers_the_topics_parents_ask_about():
+    kb = load_kb()
+    answers = [e for e in kb.entries if not e.handoff]
+    assert len(answers) >= 60
+    prefixes = {e.id.split("_")[0] for e in answers}
+    assert {"cert", "reg", "confirm", "enroll", "prog", "pay", "pd", "hotline"} <= prefixes
+    assert {e.id for e in kb.entries if e.handoff} == {
+        "handoff_complaint",
+        "handoff_money",
+        "handoff_safety",
+    }
+
+
+@pytest.mark.parametrize("region_id", available_regions())
+def test_every_answer_renders_in_every_region_without_invented_amounts(region_id):
+    faq = load_faq()
+    region = load_region(region_id)
+    check_region(faq, region)
+    money = re.compile(r"\d[\d\s]*(₽|руб)", re.IGNORECASE)
+    for entry in faq.kb.entries:
+        text = entry.answer.format(region=region)
+        assert "{" not in text and "}" not in text, entry.id
+        assert not money.search(text), f"{entry.id} quotes an amount: {text}"
+
+
+def _write_entry(directory: Path, body: str) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / "topic.toml").write_text(body, encoding="utf-8")
+
+
+ENTRY = """[[entry]]
+id = "{id}"
+title = "Заголовок"
+answer = "{answer}"
+phrasings = ["первый вопрос", "второй вопрос"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (ENTRY.format(id="a", answer="ok") * 2, "already used"),
+        (ENTRY.format(id="a", answer="Сумма {amount}"), "unknown placeholder {amount}"),
+        (ENTRY.format(id="Bad Id", answer="ok"), "needs an id"),
+        (ENTRY.format(id="a", answer="ok").replace('"второй вопрос"', ""), "at least 2"),
+        ('[[entry]]\nid = "a"\nphrasings = ["x", "y"]\n', "needs a non-empty 'title'"),
+        ("[[entry]\n", "not valid TOML"),
+    ],
+)
+def test_a_broken_entry_is_reported_with_its_file(tmp_path, body, problem):
+    _write_entry(tmp_path / "faq", body)
+    with pytest.raises(TextsError) as error:
+        load_kb(tmp_path / "faq")
+    assert "topic.toml" in str(error.value) and problem in str(error.value)
+
+
+# -- matching -------------------------------------------------------------------------------
+
+
+def test_normalising_handles_case_yo_latin_lookalikes_punctuation_and_emoji():
+    lexicon = load_kb().lexicon
+    lookalikes = str.maketrans(lexicon.lookalikes)
+    # "cертификат" starts with a Latin c; "ЁЛКА" has ё
+    assert normalise("cертификат!!! ЁЛКА 😡, 14 лет?", lookalikes) == [
+        "сертификат",
+        "елка",
+        "14",
+        "лет",
+    ]
+
+
+def test_slang_typos_and_word_forms_reach_the_same_terms():
+    faq = load_faq()
+    analyzer: Analyzer = faq.index.analyzer
+    assert analyzer.terms("серт") == analyzer.terms("сертификатов") == ["сертификат"]
+    assert analyzer.terms("сетрификат") == ["сертификат"]  # a typo, corrected to the base
+    assert analyzer.terms("скока") == ["сколько"]
+    assert "госуслуги" in analyzer.terms("через гос услугах")
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("а сертификат с какого возраста дают?", "cert_age"),
+        ("не приходит письмо", "reg_email"),
+        ("скока стоит кружок по сертификату", "prog_cost"),
+        ("СЕРТ НЕ АКТИВЕН 😡😡😡", "cert_not_active"),
+        ("пфдо это что", "cert_pfdo"),
+    ],
+)
+def test_typical_questions_are_answered_with_the_right_entry(question, entry_id):
+    verdict = load_faq().decide(question)
+    assert (verdict.outcome, verdict.entry.id) == ("answer", entry_id)
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("хочу пожаловаться на педагога", "handoff_complaint"),
+        ("тренер ударил сына на тренировке", "handoff_safety"),
+        ("с сертификата незаконно списали деньги", "handoff_money"),
+    ],
+)
+def test_questions_for_a_person_are_handed_over_not_answered(question, topic):
+    verdict = load_faq().decide(question)
+    assert verdict.outcome == "handoff" and verdict.handoff and verdict.entry.id == topic
+
+
+def test_off_topic_questions_are_not_answered():
+    for question in ("как варить борщ", "какой курс доллара", "ааааа"):
+        verdict = load_faq().decide(question)
+        assert verdict.outcome == "unknown" and verdict.handoff, question
+
+
+# -- the dev set: the acceptance figures, printed by `navbot faq-eval` ----------------------
+
+
+def test_dev_set_is_large_and_not_copied_from_the_entries():
+    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 150
+    kb = load_kb()
+    phrasings = {p.lower() for e in kb.entries for p in e.phrasings}
+    copied = [r["q"] for r in rows if r["q"].lower().strip(" ?!") in phrasings]
+    assert len(copied) <= len(rows) // 20, copied
+    assert {r["entry_id"] for r in rows} - {None} <= {e.id for e in kb.entries}
+
+
+def test_faq_eval_on_the_dev_set_meets_the_targets(tmp_path):
+    result = navbot("faq-eval", str(DEV_SET), cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
+    assert result.returncode == 0, result.stderr
+    figures = {
+        name: float(value)
+        for name, value in re.findall(
+            r"^(accuracy|coverage|wrong answers): ([\d.]+)%", result.stdout, re.MULTILINE
+        )
+    }
+    assert figures["accuracy"] >= 90, result.stdout
+    assert figures["coverage"] >= 85, result.stdout
+    assert figures["wrong answers"] <= 5, result.stdout
+
+
+def test_faq_eval_lists_misses_and_rejects_unknown_entries(tmp_path):
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text(
+        '{"q": "не приходит письмо", "entry_id": "cert_age"}\n'
+        '{"q": "как варить борщ", "entry_id": null}\n',
+        encoding="utf-8",
+    )
+    result = navbot("faq-eval", str(labelled), cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
+    assert "accuracy: 0.0%" in result.stdout
+    assert "wrong answers: 50.0%" in result.stdout
+    assert "'не приходит письмо': expected cert_age, got answer reg_email" in result.stdout
+
+    labelled.write_text('{"q": "x", "entry_id": "no_such_entry"}\n', encoding="utf-8")
+    result = navbot("faq-eval", str(labelled), cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
+    assert result.returncode == 2 and "no_such_entry" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- the staff tools ------------------------------------------------------------------------
+
+
+def test_ask_prints_the_answer_and_answers_stdin_as_json_lines(tmp_path):
+    env = {"NAVBOT_CONFIG": ""}
+    one = navbot("ask", "не приходит письмо на почту", cwd=tmp_path, env=env)
+    assert one.returncode == 0, one.stderr
+    assert "«Спам»" in one.stdout and "8 (8652) 34-99-07" in one.stdout
+
+    many = navbot(
+        "ask",
+        stdin="с какого возраста сертификат\nтренер ударил сына\n\nкак варить борщ\n",
+        cwd=tmp_path,
+        env=env,
+    )
+    rows = [json.loads(line) for line in many.stdout.splitlines()]
+    assert [r["question"] for r in rows] == [
+        "с какого возраста сертификат",
+        "тренер ударил сына",
+        "как варить борщ",
+    ]
+    assert {"question", "answer", "entry_id", "score", "handoff"} <= set(rows[0])
+    assert rows[0]["entry_id"] == "cert_age" and rows[0]["handoff"] is False
+    assert "от 5 до 18" in rows[0]["answer"]
+    assert rows[1]["handoff"] is True and "горячую линию" in rows[1]["answer"]
+    assert rows[2]["entry_id"] is None and rows[2]["handoff"] is True
+
+
+def test_faq_check_validates_the_base(tmp_path):
+    result = navbot("faq-check", cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
+    assert result.returncode == 0, result.stderr
+    assert "knowledge base OK" in result.stdout and "stavropol, tomsk" in result.stdout
+
+
+# -- in the dialogue ------------------------------------------------------------------------
+
+
+async def test_free_text_from_the_main_menu_gets_the_answer(chat: ChatClient):
+    await chat.send("/start")
+    await chat.send("а сертификат с какого возраста дают?")
+    assert "от 5 до 18 лет" in chat.text
+    assert "В меню" in chat.labels
+
+
+async def test_free_text_after_contacts_and_after_help_reaches_the_faq(chat: ChatClient):
+    await chat.send("/start")
+    await chat.press("Контакты горячей линии")
+    await chat.send("не приходит письмо после регистрации")
+    assert "«Спам»" in chat.text
+    await chat.send("/help")
+    await chat.send("скока стоит кружок по сертификату")
+    assert "оплачивается из номинала" in chat.text
+
+
+async def test_ask_a_question_menu_item_invites_a_question(chat: ChatClient):
+    await chat.send("/start")
+    await chat.press("Задать вопрос")
+    assert "Напишите вопрос своими словами" in chat.text
+    await chat.send("можно ли обналичить сертификат")
+    assert "нельзя получить наличными" in chat.text
+
+
+async def test_a_step_waiting_for_typed_input_keeps_its_answer(chat: ChatClient):
+    await chat.send("/start")
+    await chat.press("Мой муниципалитет")
+    await chat.send("Шпаковский")
+    assert "Запомнил" in chat.text
+
+
+async def test_an_unclear_question_offers_up_to_three_entries(chat: ChatClient):
+    await chat.send("сертификат учета")
+    assert chat.text.startswith("Возможно, вы имели в виду:")
+    offered = [b for b in chat.buttons if b.payload.startswith("faq:show:")]
+    assert 1 <= len(offered) <= 3
+    await chat.press(offered[0].label)
+    assert "сертификат учёта" in chat.text.lower()
+
+
+async def test_unknown_question_is_admitted_logged_and_offers_the_hotline(chat: ChatClient, app):
+    await chat.send("как варить борщ")
+    assert "нет готового ответа" in chat.text and "8 (8652) 34-99-07" in chat.text
+    await chat.press("Контакты горячей линии")
+    assert "rmc126@mail.ru" in chat.text
+    async with app.db.session() as session:
+        rows = (await session.scalars(select(FaqUnanswered))).all()
+    assert [(r.question, r.outcome) for r in rows] == [("как варить борщ", "unknown")]
+
+
+async def test_a_complaint_is_handed_over_and_logged(chat: ChatClient, app):
+    await chat.send("хочу пожаловаться на тренера, он кричит на детей")
+    assert "живым человеком" in chat.text
+    assert "Контакты горячей линии" in chat.labels
+    async with app.db.session() as session:
+        row = await session.scalar(select(FaqUnanswered))
+    assert (row.outcome, row.best_entry_id) == ("handoff", "handoff_complaint")
+
+
+async def test_link_buttons_lead_into_the_dialogue(chat: ChatClient):
+    await chat.send("как зарегистрироваться в навигаторе")
+    assert "«Регистрация»" in chat.text
+    await chat.press("Пошаговая регистрация")
+    assert "Шаг 1 из 8" in chat.text
+    await chat.send("какой муниципалитет выбрать при регистрации")
+    assert "Мой муниципалитет" in chat.labels
+    await chat.press("Мой муниципалитет")
+    assert "Страница 1 из" in chat.text
+
+
+async def test_link_buttons_appear_only_for_dialogues_that_exist(
+    chat: ChatClient, app, monkeypatch
+):
+    # A centre's build without the registration walkthrough: the answer stays, the link goes.
+    monkeypatch.delitem(app.router.buttons, "reg")
+    await chat.send("как зарегистрироваться в навигаторе")
+    assert "«Регистрация»" in chat.text
+    assert "Пошаговая регистрация" not in chat.labels
+
+
+async def test_an_empty_message_is_still_not_understood(chat: ChatClient):
+    await chat.send("   ")
+    assert "не понял" in chat.text
+
+
+def test_terminal_channel_answers_free_text(tmp_path):
+    script = "/start\nне приходит письмо\n"
+    result = navbot("console", stdin=script, cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
+    assert result.returncode == 0, result.stderr
+    assert "«Спам»" in result.stdout
+
+
+async def test_a_suggestion_removed_from_the_base_is_answered_honestly(chat: ChatClient):
+    await chat.send("", payload="faq:show:no_longer_here")
+    assert "уже недоступен" in chat.text
+    await chat.send("", payload="faq:show:cert_age")
+    assert "от 5 до 18 лет" in chat.text
