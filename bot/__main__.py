@@ -73,10 +73,37 @@ async def cmd_run(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+from bot.catalogue_cli import (  # noqa: E402
+    cmd_export_requests,
+    cmd_import_programs,
+    cmd_request_status,
+    export_arguments,
+    import_arguments,
+    status_arguments,
+)
+
 COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int]]]] = {
     "run": ("start every configured channel (the terminal one when no token is set)", cmd_run),
     "console": ("chat with the bot in this terminal (or script it through stdin)", cmd_console),
     "migrate": ("create or upgrade the database schema", cmd_migrate),
+    "import-programs": (
+        "import the program catalogue from a CSV or XLSX file",
+        cmd_import_programs,
+    ),
+    "export-requests": (
+        "export enrollment requests as CSV or XLSX (by organisation, municipality, dates)",
+        cmd_export_requests,
+    ),
+    "request-status": (
+        "set a request's status as staff and notify the parent",
+        cmd_request_status,
+    ),
+}
+# Arguments of the commands that take any: name -> function adding them to its parser.
+ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "import-programs": import_arguments,
+    "export-requests": export_arguments,
+    "request-status": status_arguments,
 }
 
 
@@ -93,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, _) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name in ARGUMENTS:
+            ARGUMENTS[name](command)
     return parser
 
 

@@ -6,8 +6,10 @@ import logging
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from bot.catalogue_io import load_sample_if_empty
 from bot.config import Settings
 from bot.delivery import Delivery
+from bot.request_status import RequestStatusService
 from handlers import Router, build_router
 from handlers.core import Context, Reply
 from handlers.engine import DialogueEngine
@@ -32,6 +34,8 @@ class App:
     async def start(self) -> None:
         """Bring the schema up to date; every process calls this before serving."""
         await self.db.migrate()
+        if self.settings.catalogue.load_sample:
+            await load_sample_if_empty(self.db, self.region, self.texts)
 
     async def close(self) -> None:
         await self.db.close()
@@ -46,6 +50,7 @@ def build_app(settings: Settings) -> App:
     router = build_router()
     delivery = Delivery(db)
     services = SimpleNamespace(settings=settings, delivery=delivery)
+    services.request_status = RequestStatusService(db, delivery, texts)
 
     def menu(ctx: Context) -> Reply:
         return main_menu(ctx, router)

@@ -11,11 +11,14 @@ __all__ = ["Button", "Context", "Incoming", "MenuItem", "Reply", "Router", "Stat
 
 
 def build_router() -> Router:
-    from handlers import menu, municipality
+    from handlers import catalogue, children, menu, municipality, requests
 
     root = Router("root")
     root.include(
         menu.router,
         municipality.router,
+        catalogue.router,
+        children.router,
+        requests.router,
     )
     return root

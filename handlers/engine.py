@@ -11,6 +11,7 @@ re-delivery is handled as new; a re-delivery after the commit is ignored.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import weakref
 from types import SimpleNamespace
@@ -86,7 +87,8 @@ class DialogueEngine:
 
         user = await self._user(session, incoming)
         state_row = await self._state(session, user)
-        state = State(step=state_row.step, data=dict(state_row.data or {}))
+        # A deep copy: nested dicts changed in place must still differ from the stored value.
+        state = State(step=state_row.step, data=copy.deepcopy(state_row.data or {}))
 
         payload = incoming.payload or self._payload_for_label(state_row, incoming.text)
         session.add(

@@ -14,10 +14,12 @@ def test_piped_start_prints_greeting_and_numbered_menu(tmp_path):
 
 
 def test_buttons_are_chosen_by_number_or_by_label(tmp_path):
-    script = "/start\n2\n/menu\nмой муниципалитет\n"
+    # Menu positions shift as features add items: numbers are tried on the municipality page.
+    script = "/start\nконтакты горячей линии\n/menu\nмой муниципалитет\n1\n"
     result = navbot("console", stdin=script, cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
     assert "8 (8652) 34-99-07" in result.stdout
     assert "Страница 1 из 5" in result.stdout
+    assert "Запомнил: город Ставрополь" in result.stdout
 
 
 def test_killed_mid_dialogue_the_restarted_bot_continues_the_same_step(tmp_path, database):
