@@ -12,13 +12,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.app import App, build_app
 from bot.config import ConfigError, Settings, load_settings
+from bot.errors import CliError
 from texts import TextsError
 
 log = logging.getLogger("navbot")
-
-
-class CliError(Exception):
-    """A problem the user can fix, printed as one line without a traceback."""
 
 
 def _setup_logging(settings: Settings, quiet: bool) -> None:

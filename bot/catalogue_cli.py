@@ -14,16 +14,11 @@ from bot.catalogue_io import (
     request_rows,
     write_rows,
 )
+from bot.errors import CliError
 from storage.requests import STAFF_STATUSES, StatusChangeError
 
 if TYPE_CHECKING:
     from bot.app import App
-
-
-def _cli_error(message: str) -> Exception:
-    from bot.__main__ import CliError
-
-    return CliError(message)
 
 
 def import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +33,7 @@ async def cmd_import_programs(app: App, args: argparse.Namespace) -> int:
             app.db, app.region, app.texts, args.file, progress=sys.stderr.isatty()
         )
     except CatalogueFileError as exc:
-        raise _cli_error(str(exc)) from None
+        raise CliError(str(exc)) from None
     print("\n".join(report.lines()))
     return 0
 
@@ -67,7 +62,7 @@ async def cmd_export_requests(app: App, args: argparse.Namespace) -> int:
         )
         write_rows(rows, args.output, fmt, sys.stdout)
     except CatalogueFileError as exc:
-        raise _cli_error(str(exc)) from None
+        raise CliError(str(exc)) from None
     print(f"{len(rows) - 1} request(s) exported", file=sys.stderr)
     return 0
 
@@ -83,7 +78,7 @@ async def cmd_request_status(app: App, args: argparse.Namespace) -> int:
     try:
         change = await app.services.request_status.change(args.request_id, args.status, args.reason)
     except StatusChangeError as exc:
-        raise _cli_error(str(exc)) from None
+        raise CliError(str(exc)) from None
     told = "parent notified" if change.notified else "parent not reachable now"
     print(f"request {change.request_id}: {change.before} -> {change.after} ({told})")
     return 0
