@@ -123,9 +123,9 @@ def generate(count: int, seed: int = 26) -> list[dict[str, str]]:
     municipalities = list(region.municipalities)
     rows = []
     for index in range(count):
-        # Round-robin over municipalities and directions, so every pair is covered.
+        # Every municipality gets one program of each direction per round.
         municipality = municipalities[index % len(municipalities)]
-        direction = directions[(index // len(municipalities) + index) % len(directions)]
+        direction = directions[(index // len(municipalities)) % len(directions)]
         title, age_from, age_to = rnd.choice(TITLES[direction])
         funding = rnd.choice(["free", "certificate", "pf", "pf"])
         price = str(rnd.choice([1200, 1500, 1800, 2000, 2400, 3000])) if funding == "pf" else ""

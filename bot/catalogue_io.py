@@ -17,7 +17,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from handlers.municipality import find_municipality
 from storage.catalogue import normalise, search_text
 from storage.db import Database
 from storage.models import DIRECTIONS, FUNDINGS, Child, EnrollmentRequest, Program, utcnow
+from storage.requests import as_utc
 from texts import TEXTS_DIR, Region, Texts
 
 log = logging.getLogger(__name__)
@@ -372,10 +373,11 @@ async def request_rows(
         query = query.where(Program.municipality_id == found.id)
     if date_from:
         query = query.where(
-            EnrollmentRequest.created_at >= datetime.combine(date_from, time(), zone)
+            EnrollmentRequest.created_at
+            >= datetime.combine(date_from, time(), zone).astimezone(UTC)
         )
     if date_to:
-        end = datetime.combine(date_to + timedelta(days=1), time(), zone)
+        end = datetime.combine(date_to + timedelta(days=1), time(), zone).astimezone(UTC)
         query = query.where(EnrollmentRequest.created_at < end)
     rows = [[texts(f"requests.export.{name}") for name in EXPORT_COLUMNS]]
     async with db.session() as session:
@@ -384,7 +386,7 @@ async def request_rows(
             rows.append(
                 [
                     str(request.id),
-                    request.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                    as_utc(request.created_at).astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                     texts(f"requests.status.{request.status}"),
                     request.reason,
                     program.navigator_id,

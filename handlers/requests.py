@@ -8,6 +8,7 @@ Steps "req:phone" and "req:comment" wait for typed input.
 from __future__ import annotations
 
 import secrets
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from handlers.menu import menu_button
 from storage.models import OPEN_STATUSES, Child, EnrollmentRequest, Program
 from storage.requests import (
     age_on,
+    as_utc,
     child_of,
     children_of,
     open_request,
@@ -204,6 +206,7 @@ async def show_requests(ctx: Context) -> None:
     if not rows:
         ctx.say("requests.none", [[ctx.button("catalogue.menu_item", "cat")], [menu_button(ctx)]])
         return
+    zone = ZoneInfo(ctx.region.timezone)
     lines = [ctx.texts("requests.list_title", n=len(rows))]
     buttons = []
     for request, program, child in rows:
@@ -213,7 +216,7 @@ async def show_requests(ctx: Context) -> None:
             title=program.title,
             name=child.full_name,
             status=ctx.texts(f"requests.status.{request.status}"),
-            date=request.created_at.strftime("%d.%m.%Y"),
+            date=as_utc(request.created_at).astimezone(zone).strftime("%d.%m.%Y"),
         )
         if request.reason:
             line += "\n" + ctx.texts("requests.list_reason", reason=request.reason)

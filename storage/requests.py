@@ -8,7 +8,7 @@ cancels; only staff accept, reject (with a reason) or enroll.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -36,6 +36,11 @@ TRANSITIONS = {
 
 class StatusChangeError(Exception):
     """A status change that the rules do not allow; the message says why."""
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives it back without the zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def age_on(birth: date, day: date) -> int:
