@@ -79,6 +79,11 @@ async def cmd_request_status(app: App, args: argparse.Namespace) -> int:
         change = await app.services.request_status.change(args.request_id, args.status, args.reason)
     except StatusChangeError as exc:
         raise CliError(str(exc)) from None
-    told = "parent notified" if change.notified else "parent not reachable now"
+    told = (
+        "parent notified"
+        if change.notified
+        else "parent not reached from this process; the notice is kept in their transcript "
+        "and the new status shows in their list of requests"
+    )
     print(f"request {change.request_id}: {change.before} -> {change.after} ({told})")
     return 0

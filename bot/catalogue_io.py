@@ -364,8 +364,6 @@ async def request_rows(
         .join(Child, EnrollmentRequest.child_id == Child.id)
         .order_by(EnrollmentRequest.created_at, EnrollmentRequest.id)
     )
-    if organisation:
-        query = query.where(func.lower(Program.organisation).contains(organisation.lower()))
     if municipality:
         found = region.municipality(municipality) or find_municipality(region, municipality)
         if found is None:
@@ -382,6 +380,9 @@ async def request_rows(
     rows = [[texts(f"requests.export.{name}") for name in EXPORT_COLUMNS]]
     async with db.session() as session:
         for request, program, child in (await session.execute(query)).all():
+            # Matched here, not in SQL: SQLite's lower() leaves Cyrillic letters as they are.
+            if organisation and organisation.casefold() not in program.organisation.casefold():
+                continue
             muni = region.municipality(program.municipality_id)
             rows.append(
                 [
