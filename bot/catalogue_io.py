@@ -64,6 +64,7 @@ FIELDS = (
 )
 # Show a progress bar from this many rows on (and only on a terminal).
 PROGRESS_FROM = 500
+INSERT_BATCH = 1000
 
 
 class CatalogueFileError(Exception):
@@ -275,6 +276,7 @@ async def import_programs(
     )
     async with db.session() as session:
         existing = {p.navigator_id: p for p in await session.scalars(select(Program))}
+        new_rows: list[dict[str, Any]] = []
         for line, raw in rows:
             bar.update()
             try:
@@ -289,7 +291,7 @@ async def import_programs(
             seen[key] = line
             program = existing.get(key)
             if program is None:
-                session.add(Program(**values, updated_at=utcnow()))
+                new_rows.append({**values, "updated_at": utcnow()})
                 report.added += 1
             elif any(getattr(program, name) != values[name] for name in FIELDS):
                 for name, value in values.items():
@@ -298,6 +300,9 @@ async def import_programs(
                 report.updated += 1
             else:
                 report.unchanged += 1
+        table = Program.__table__
+        for start in range(0, len(new_rows), INSERT_BATCH):
+            await session.execute(table.insert(), new_rows[start : start + INSERT_BATCH])
     bar.close()
     return report
 

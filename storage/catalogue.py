@@ -34,9 +34,7 @@ class Filters:
 
 
 def _word_matches(word: str, words: list[str], text: str) -> bool:
-    # Russian endings vary («робототехнику», «робототехника»): compare a stem first.
-    stem = word[: max(4, len(word) - 2)] if len(word) > 4 else word
-    if stem in text:
+    if _stem(word) in text:
         return True
     return any(fuzz.ratio(word, candidate) >= FUZZY_SCORE for candidate in words)
 
@@ -47,8 +45,16 @@ def keyword_matches(keyword: str, text: str) -> bool:
     return all(_word_matches(word, words, text) for word in wanted)
 
 
+def _stem(word: str) -> str:
+    # Russian endings vary («робототехнику», «робототехника»): compare a stem.
+    return word[: max(4, len(word) - 2)] if len(word) > 4 else word
+
+
 async def search(session: AsyncSession, filters: Filters) -> list[int]:
-    """Ids of matching programs, those with places first, then by title."""
+    """Ids of matching programs, those with places first, then by title.
+
+    A keyword is first matched by the stems of its words in SQL; only when that finds
+    nothing are the programs compared word by word with typos allowed."""
     query = select(Program.id, Program.search_text)
     if filters.municipality_id:
         query = query.where(Program.municipality_id == filters.municipality_id)
@@ -60,10 +66,17 @@ async def search(session: AsyncSession, filters: Filters) -> list[int]:
         query = query.where(Program.funding == filters.funding)
     no_places = case((Program.places_left == 0, 1), else_=0)
     query = query.order_by(no_places, Program.title, Program.id)
+    wanted = [w for w in normalise(filters.keyword).split() if len(w) >= 2]
+    if not wanted:
+        return list((await session.scalars(query.with_only_columns(Program.id))).all())
+    exact = query.with_only_columns(Program.id)
+    for word in wanted:
+        exact = exact.where(Program.search_text.contains(_stem(word), autoescape=True))
+    found = list((await session.scalars(exact)).all())
+    if found:
+        return found
     rows = (await session.execute(query)).all()
-    if filters.keyword.strip():
-        return [row.id for row in rows if keyword_matches(filters.keyword, row.search_text)]
-    return [row.id for row in rows]
+    return [row.id for row in rows if keyword_matches(filters.keyword, row.search_text)]
 
 
 async def programs_by_id(session: AsyncSession, ids: list[int]) -> list[Program]:
