@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from tqdm import tqdm
 
 from handlers.municipality import find_municipality
@@ -65,6 +65,7 @@ FIELDS = (
 # Show a progress bar from this many rows on (and only on a terminal).
 PROGRESS_FROM = 500
 INSERT_BATCH = 1000
+IMPORT_LOCK_ID = 726_005
 
 
 class CatalogueFileError(Exception):
@@ -275,6 +276,9 @@ async def import_programs(
         disable=not progress or len(rows) < PROGRESS_FROM,
     )
     async with db.session() as session:
+        if db.dialect == "postgresql":
+            # Two imports at once (e.g. workers loading the sample) run one after the other.
+            await session.execute(text(f"SELECT pg_advisory_xact_lock({IMPORT_LOCK_ID})"))
         existing = {p.navigator_id: p for p in await session.scalars(select(Program))}
         new_rows: list[dict[str, Any]] = []
         for line, raw in rows:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from handlers.children import today
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
 from handlers.municipality import PAGE_SIZE as MUNI_PAGE_SIZE
 from handlers.municipality import find_municipality
 from storage.catalogue import Filters, programs_by_id, search
 from storage.models import DIRECTIONS, FUNDINGS, Program
+from storage.requests import age_on, children_of
 
 router = Router("catalogue")
 router.menu_item(40, "catalogue.menu_item", "cat")
@@ -176,10 +178,12 @@ async def catalogue_buttons(incoming: Incoming, ctx: Context) -> None:
         data["muni"] = None if value == "any" else value
         await show_filters(ctx)
     elif action == "age" and not value:
-        ctx.go("cat:age")
-        ctx.say("catalogue.ask_age", [[ctx.button("catalogue.any", "cat:age:any")]])
+        await ask_age(ctx)
     elif action == "age":
-        data.pop("age", None)
+        if value.isdigit() and MIN_AGE <= int(value) <= MAX_AGE:
+            data["age"] = int(value)
+        else:
+            data.pop("age", None)
         await show_filters(ctx)
     elif action == "kw" and not value:
         ctx.go("cat:kw")
@@ -212,6 +216,27 @@ async def municipality_typed(incoming: Incoming, ctx: Context) -> None:
     await show_filters(ctx)
 
 
+async def ask_age(ctx: Context) -> None:
+    """Ask for the age; the parent's children (if stored) are offered as buttons."""
+    ctx.go("cat:age")
+    rows = []
+    for child in await children_of(ctx.session, ctx.user.id):
+        age = age_on(child.birth_date, today(ctx))
+        if MIN_AGE <= age <= MAX_AGE:
+            rows.append(
+                [
+                    ctx.button(
+                        "catalogue.btn_child_age",
+                        f"cat:age:{age}",
+                        name=child.full_name.split()[1],
+                        age=ctx.texts("catalogue.age_value", n=age),
+                    )
+                ]
+            )
+    rows.append([ctx.button("catalogue.any_age_button", "cat:age:any")])
+    ctx.say("catalogue.ask_age", rows)
+
+
 def parse_age(text: str) -> int | None:
     numbers = _NUMBER.findall(text)
     return int(numbers[0]) if len(numbers) == 1 else None
@@ -223,7 +248,7 @@ async def age_typed(incoming: Incoming, ctx: Context) -> None:
     if age is None or not MIN_AGE <= age <= MAX_AGE:
         ctx.say(
             "catalogue.bad_age",
-            [[ctx.button("catalogue.any", "cat:age:any")]],
+            [[ctx.button("catalogue.any_age_button", "cat:age:any")]],
             low=MIN_AGE,
             high=MAX_AGE,
         )

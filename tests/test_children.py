@@ -141,3 +141,36 @@ def test_names_are_tidied_and_checked():
     assert clean_name("  петров   пётр ") == ("Петров Пётр", "")
     assert clean_name("ИВАНОВА-ПЕТРОВА мария") == ("Иванова-Петрова Мария", "")
     assert clean_name("Петров_Пётр")[0] is None
+
+
+async def test_a_new_consent_text_version_is_asked_for_again(chat: ChatClient, app):
+    await chat.send("/start")
+    await chat.press("Мои дети и данные")
+    await chat.press("Добавить ребёнка")
+    await chat.press("Согласен(на)")
+    async with app.db.session() as session:
+        consent = await session.scalar(select(Consent))
+        consent.text_version = "stavropol-2020-01"  # given to an older text
+    await chat.press("Отменить")
+    assert "Согласие на обработку персональных данных: не дано" in chat.text
+    await chat.press("Добавить ребёнка")
+    assert "152-ФЗ" in chat.text
+    await chat.press("Согласен(на)")
+    async with app.db.session() as session:
+        versions = sorted((await session.scalars(select(Consent.text_version))).all())
+    assert versions == ["stavropol-2020-01", "stavropol-2026-11"]
+
+
+async def test_stored_children_are_offered_as_ages_in_the_search(chat: ChatClient, app):
+    await chat.send("/start")
+    await chat.press("Мои дети и данные")
+    await chat.press("Добавить ребёнка")
+    await chat.press("Согласен(на)")
+    await chat.send("Петров Иван")
+    await chat.send(born_years_ago(11).strftime("%d.%m.%Y"))
+    await chat.press("Пропустить")
+    await chat.press("В меню")
+    await chat.press("Найти кружок")
+    await chat.press("Возраст")
+    await chat.press("Иван, 11 лет")
+    assert "Возраст ребёнка: 11 лет" in chat.text
