@@ -108,6 +108,9 @@ def test_parent_in_the_terminal_searches_consents_requests_and_sees_the_staff_de
             "",  # an empty line is not a message
             "Иванова",
             "Иванова Мария",
+            (today() + timedelta(days=3)).strftime("%d.%m.%Y"),
+            born_years_ago(4).strftime("%d.%m.%Y"),
+            born_years_ago(18).strftime("%d.%m.%Y"),
             born,
             "Пропустить",
             "12-34",
@@ -125,6 +128,8 @@ def test_parent_in_the_terminal_searches_consents_requests_and_sees_the_staff_de
     assert "Подробнее в Навигаторе: https://р26.навигатор.дети/program/900000" in out
     assert "152-ФЗ" in out and "Спасибо, согласие сохранено." in out
     assert "Нужны хотя бы фамилия и имя" in out
+    assert "Эта дата ещё не наступила" in out
+    assert "По этой дате ребёнку 4 года" in out and "По этой дате ребёнку 18 лет" in out
     assert "Не похоже на российский номер" in out
     assert "Заявка №1 отправлена" in out
     assert "У вас 1 заявка:" in out and "Иванова Мария · новая" in out
