@@ -12,6 +12,7 @@ from handlers.children import clean_name, parse_date
 from storage.models import Child, Consent, EnrollmentRequest
 from tests.chat import ChatClient
 from tests.enrollment import born_years_ago, program, start_request, today
+from texts import available_regions
 from texts.consent import load_consent
 
 
@@ -174,3 +175,10 @@ async def test_stored_children_are_offered_as_ages_in_the_search(chat: ChatClien
     await chat.press("Возраст")
     await chat.press("Иван, 11 лет")
     assert "Возраст ребёнка: 11 лет" in chat.text
+
+
+@pytest.mark.parametrize("region_id", available_regions())
+def test_every_region_has_a_versioned_consent_text(region_id):
+    consent = load_consent(region_id)
+    assert consent.version.startswith(region_id)
+    assert "152-ФЗ" in consent.text and "/delete_my_data" in consent.text
