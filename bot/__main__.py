@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.app import App, build_app
 from bot.config import ConfigError, Settings, load_settings
+from bot.errors import CliError
 from bot.faq_tools import (
     add_ask_arguments,
     add_eval_arguments,
@@ -22,10 +23,6 @@ from bot.faq_tools import (
 from texts import TextsError
 
 log = logging.getLogger("navbot")
-
-
-class CliError(Exception):
-    """A problem the user can fix, printed as one line without a traceback."""
 
 
 def _setup_logging(settings: Settings, quiet: bool) -> None:
@@ -80,6 +77,15 @@ async def cmd_run(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+from bot.catalogue_cli import (  # noqa: E402
+    cmd_export_requests,
+    cmd_import_programs,
+    cmd_request_status,
+    export_arguments,
+    import_arguments,
+    status_arguments,
+)
+
 COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int]]]] = {
     "run": ("start every configured channel (the terminal one when no token is set)", cmd_run),
     "console": ("chat with the bot in this terminal (or script it through stdin)", cmd_console),
@@ -87,9 +93,24 @@ COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int
     "ask": ("print the answer the bot would give to a question (or to stdin lines)", cmd_ask),
     "faq-eval": ("score the FAQ knowledge base on a labelled JSONL question file", cmd_faq_eval),
     "faq-check": ("validate the FAQ knowledge base files under texts/faq/", cmd_faq_check),
+    "import-programs": (
+        "import the program catalogue from a CSV or XLSX file",
+        cmd_import_programs,
+    ),
+    "export-requests": (
+        "export enrollment requests as CSV or XLSX (by organisation, municipality, dates)",
+        cmd_export_requests,
+    ),
+    "request-status": (
+        "set a request's status as staff and notify the parent",
+        cmd_request_status,
+    ),
 }
-# Commands that take arguments: name -> adds them to the command's parser.
+# Arguments of the commands that take any: name -> function adding them to its parser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "import-programs": import_arguments,
+    "export-requests": export_arguments,
+    "request-status": status_arguments,
     "ask": add_ask_arguments,
     "faq-eval": add_eval_arguments,
 }

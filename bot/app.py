@@ -6,8 +6,10 @@ import logging
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from bot.catalogue_io import load_sample_if_empty
 from bot.config import Settings
 from bot.delivery import Delivery
+from bot.request_status import RequestStatusService
 from handlers import Router, build_router
 from handlers.confirmation import check_region
 from handlers.core import Context, Reply
@@ -34,6 +36,8 @@ class App:
     async def start(self) -> None:
         """Bring the schema up to date; every process calls this before serving."""
         await self.db.migrate()
+        if self.settings.catalogue.load_sample:
+            await load_sample_if_empty(self.db, self.region, self.texts)
 
     async def close(self) -> None:
         await self.db.close()
@@ -51,6 +55,7 @@ def build_app(settings: Settings) -> App:
     services = SimpleNamespace(settings=settings, delivery=delivery, router=router)
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)
+    services.request_status = RequestStatusService(db, delivery, texts)
 
     def menu(ctx: Context) -> Reply:
         return main_menu(ctx, router)

@@ -78,6 +78,11 @@ class ConsoleSection(_Section):
     user_name: str = ""
 
 
+class CatalogueSection(_Section):
+    # Import the region's shipped sample catalogue when the programs table is empty.
+    load_sample: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NAVBOT_",
@@ -91,6 +96,7 @@ class Settings(BaseSettings):
     vk: VkSection = VkSection()
     web: WebSection = WebSection()
     console: ConsoleSection = ConsoleSection()
+    catalogue: CatalogueSection = CatalogueSection()
 
     @classmethod
     def settings_customise_sources(

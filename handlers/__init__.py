@@ -11,7 +11,17 @@ __all__ = ["Button", "Context", "Incoming", "MenuItem", "Reply", "Router", "Stat
 
 
 def build_router() -> Router:
-    from handlers import certificate, confirmation, faq, menu, municipality, registration
+    from handlers import (
+        catalogue,
+        certificate,
+        children,
+        confirmation,
+        faq,
+        menu,
+        municipality,
+        registration,
+        requests,
+    )
 
     root = Router("root")
     root.include(
@@ -20,6 +30,9 @@ def build_router() -> Router:
         certificate.router,
         confirmation.router,
         municipality.router,
+        catalogue.router,
+        children.router,
+        requests.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
     )

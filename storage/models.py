@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -129,3 +131,112 @@ class FaqUnanswered(Base):
     best_entry_id: Mapped[str | None] = mapped_column(String(64), default=None)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- catalogue and enrollment requests ---
+
+# The six official направленности of additional general-education programs.
+DIRECTIONS = ("technical", "science", "sports", "arts", "tourism", "social")
+# free: no payment; certificate: by the «учёт» certificate; pf: paid from the nominal (ПФ).
+FUNDINGS = ("free", "certificate", "pf")
+# new -> accepted / rejected / enrolled / cancelled; accepted -> enrolled / rejected / cancelled.
+REQUEST_STATUSES = ("new", "accepted", "rejected", "enrolled", "cancelled")
+OPEN_STATUSES = ("new", "accepted")
+
+
+class Program(Base):
+    """One program of the catalogue, keyed by its id in the Navigator."""
+
+    __tablename__ = "programs"
+    __table_args__ = (
+        Index("ix_programs_search", "municipality_id", "direction", "funding"),
+        Index("ix_programs_organisation", "organisation"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    navigator_id: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    organisation: Mapped[str] = mapped_column(String(255))
+    municipality_id: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(255), default="")
+    direction: Mapped[str] = mapped_column(String(16))
+    age_from: Mapped[int] = mapped_column(Integer)
+    age_to: Mapped[int] = mapped_column(Integer)
+    funding: Mapped[str] = mapped_column(String(16))
+    price: Mapped[int | None] = mapped_column(Integer, default=None)  # roubles, ПФ only
+    schedule: Mapped[str] = mapped_column(String(255), default="")
+    places_left: Mapped[int | None] = mapped_column(Integer, default=None)
+    url: Mapped[str] = mapped_column(String(500))
+    sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Lower-cased title, organisation and address with ё -> е, for keyword search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """A parent's consent to personal-data processing (152-ФЗ): which text, when."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    region: Mapped[str] = mapped_column(String(32))
+    text_version: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Child(Base):
+    """A child of a parent (user), stored only after the parent's consent."""
+
+    __tablename__ = "children"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    birth_date: Mapped[date] = mapped_column(Date)
+    certificate_number: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EnrollmentRequest(Base):
+    """A parent's request (заявка) to enroll a child in a program."""
+
+    __tablename__ = "enrollment_requests"
+    __table_args__ = (
+        # One open request per child and program, enforced by the database.
+        Index(
+            "uq_enrollment_requests_open",
+            "child_id",
+            "program_id",
+            unique=True,
+            sqlite_where=sql_text("status IN ('new', 'accepted')"),
+            postgresql_where=sql_text("status IN ('new', 'accepted')"),
+        ),
+        Index("ix_enrollment_requests_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="RESTRICT"))
+    phone: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    # The token of the confirmation screen: a second tap on «Отправить» finds this row.
+    submit_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """What happened to requests and personal data, with no personal data in it."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(16))  # "parent" | "staff" | "system"
+    request_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -18,10 +18,11 @@ def test_buttons_are_chosen_by_number_or_by_label(tmp_path):
     # The menu grows as features are added: press «Контакты горячей линии» by its number.
     payloads = [item.payload for item in build_router().menu_items]
     contacts = payloads.index("contacts") + 1
-    script = f"/start\n{contacts}\n/menu\nмой муниципалитет\n"
+    script = f"/start\n{contacts}\n/menu\nмой муниципалитет\n1\n"
     result = navbot("console", stdin=script, cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
     assert "8 (8652) 34-99-07" in result.stdout
     assert "Страница 1 из 5" in result.stdout
+    assert "Запомнил: город Ставрополь" in result.stdout
 
 
 def test_killed_mid_dialogue_the_restarted_bot_continues_the_same_step(tmp_path, database):
