@@ -59,18 +59,15 @@ def console_channel(app: App):
 
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
+    from bot.channels.serve import ChannelError, serve_channels
+
     await app.start()
-    services: list[Awaitable[None]] = []
-    if not services:
-        print(
-            "No messenger token is configured (NAVBOT_TELEGRAM__TOKEN, or NAVBOT_VK__TOKEN with "
-            "NAVBOT_VK__GROUP_ID): starting the terminal channel only.",
-            file=sys.stderr,
+    try:
+        return await serve_channels(
+            app, console_channel(app), force_console=getattr(args, "console", False)
         )
-    if not services or sys.stdin.isatty():
-        services.append(console_channel(app).run())
-    await asyncio.gather(*services)
-    return 0
+    except ChannelError as exc:
+        raise CliError(str(exc)) from exc
 
 
 COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int]]]] = {
@@ -93,7 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, _) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "run":
+            command.add_argument(
+                "--console",
+                action="store_true",
+                help="also chat in this terminal even when stdin is not one (scripts, tests)",
+            )
     return parser
 
 

@@ -166,6 +166,8 @@ class DialogueEngine:
         else:
             user.last_seen = now
             user.chat_id = incoming.chat_id
+            # A parent who writes again has unblocked the bot.
+            user.reachable = True
             if incoming.user_name:
                 user.name = incoming.user_name[:255]
         return user

@@ -59,6 +59,10 @@ class User(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     municipality_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Deep-link parameter (/start <param>, VK ref): `source` is the first one that
+    # brought the parent, `start_param` the latest one.
+    source: Mapped[str | None] = mapped_column(String(64), default=None)
+    start_param: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ConversationState(Base):
@@ -104,4 +108,19 @@ class ProcessedUpdate(Base):
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     update_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- channels ---
+
+
+class ButtonPayload(Base):
+    """A button payload too long for a platform's button data (Telegram: 64 bytes),
+    kept under a short key derived from its hash, so it survives restarts and works
+    across workers."""
+
+    __tablename__ = "button_payloads"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
