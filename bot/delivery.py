@@ -81,6 +81,7 @@ class RateLimiter:
     """Spaces calls `1/per_second` apart overall and keeps a token bucket per chat."""
 
     MAX_CHATS = 10_000
+    MARGIN = 1.05  # space calls a little wider than the limit: clocks and networks jitter
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -95,7 +96,7 @@ class RateLimiter:
             async with self._lock:
                 now = time.monotonic()
                 slot = max(now, self._next_slot)
-                self._next_slot = slot + 1 / self.limits.per_second
+                self._next_slot = slot + self.MARGIN / self.limits.per_second
             if slot > now:
                 await asyncio.sleep(slot - now)
 
@@ -111,7 +112,7 @@ class RateLimiter:
                     self._chats.popitem(last=False)
                 return
             self._chats[chat_id] = (tokens, now)
-            await asyncio.sleep((1 - tokens) / rate)
+            await asyncio.sleep((1 - tokens) * self.MARGIN / rate)
 
     def penalise(self, seconds: float) -> None:
         """After a flood-control answer, hold every call back for `seconds`."""

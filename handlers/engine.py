@@ -94,7 +94,7 @@ class DialogueEngine:
                 user_id=user.id,
                 direction="in",
                 text=incoming.text or (f"[{incoming.attachment}]" if incoming.attachment else ""),
-                payload=payload,
+                payload=payload[:255] if payload else None,
                 platform_message_id=incoming.message_id,
                 platform_update_id=None if incoming.update_id is None else str(incoming.update_id),
                 created_at=incoming.time,

@@ -41,7 +41,7 @@ INLINE_PER_ROW = 5
 INLINE_TOTAL = 10
 # VK's fixed endpoints that vk_api posts to, rewritten to settings.vk.api_base.
 VK_ENDPOINTS = ("https://api.vk.ru/method/", "https://api.vk.com/method/")
-RETRY_AFTER = {6: 1.0, 9: 5.0}  # too many requests per second; flood control
+RETRY_AFTER = {6: 1.0, 9: 2.0}  # too many requests per second; flood control
 TEMPORARY = {1, 10}  # unknown error; internal server error
 UNREACHABLE = {7, 900, 901, 902}  # no permission, blacklisted, messages not allowed, privacy
 
@@ -267,20 +267,25 @@ class VkChannel:
     # -- long poll --------------------------------------------------------------------
     def _poll(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any]]) -> None:
         longpoll: VkBotLongPoll | None = None
+        last_ts: str | None = None
         delay = 1.0
         while not self._stopping.is_set():
             try:
                 if longpoll is None:
                     longpoll = VkBotLongPoll(self.vk, self.group_id, wait=self.wait)
+                    # Go on from where the broken connection stopped, so events sent
+                    # meanwhile are not skipped (VK answers `failed: 1` if too old).
+                    longpoll.ts = last_ts or longpoll.ts
                     log.info("vk: bots long poll connected")
                 for event in longpoll.check():
                     asyncio.run_coroutine_threadsafe(queue.put(event.raw), loop).result()
+                last_ts = longpoll.ts
                 delay = 1.0
             except Exception as exc:
                 if self._stopping.is_set():
                     break
                 log.warning("vk: long poll failed (%s); reconnecting in %.0fs", exc, delay)
-                longpoll = None  # re-fetch the server, key and ts
+                longpoll = None  # re-fetch the server and key
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 60.0)
 

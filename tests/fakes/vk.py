@@ -240,6 +240,7 @@ class FakeVk(Server):
         return 1
 
     async def _longpoll(self, request: web.Request) -> web.Response:
+        self.calls.append(("lp", dict(request.query)))
         if self.lp_http_errors > 0:
             self.lp_http_errors -= 1
             return web.Response(status=502, text="Bad Gateway")
