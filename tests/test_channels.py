@@ -296,3 +296,14 @@ async def test_vk_long_poll_reconnects_and_resends_with_the_same_random_id(
     assert "/menu" in parent.text and len(parent.last) == 1
     sends = [c[1] for c in fake_vk.calls if c[0] == "messages.send"][-2:]
     assert sends[0]["random_id"] == sends[1]["random_id"] != "0"
+
+
+async def test_vk_start_button_with_a_ref_link_records_the_source(running: Running, fake_vk):
+    parent = VkParent(running, fake_vk, 1551)
+    before = len(fake_vk.to(1551))
+    event = await fake_vk.message(1551, "Начать", payload='{"command":"start"}', ref="school_7")
+    await settled(running.app, "vk", event["event_id"], 1551)
+    assert "Здравствуйте" in fake_vk.to(1551)[before].text
+    user = await _user(running.app, "vk", 1551)
+    assert user.source == "school_7"
+    assert parent.user_id == 1551

@@ -215,7 +215,9 @@ class VkChannel:
             payload = await self._payload(message.get("payload"))
             raw_payload = message.get("payload") or ""
             if '"command":"start"' in raw_payload.replace(" ", ""):
-                text = "/start"  # VK's own «Начать» button
+                # VK's own «Начать» button; a vk.me/...?ref=<param> link brings its ref
+                ref = str(message.get("ref") or "")
+                text = f"/start {ref}" if ref else "/start"
             attachments = message.get("attachments") or []
             return Incoming(
                 channel=CHANNEL,
