@@ -74,7 +74,10 @@ class TelegramSender:
                     reply_markup=markup if last else None,
                 )
             except TelegramAPIError as exc:
-                raise _delivery_exception(exc) from exc
+                failure = _delivery_exception(exc)
+                if isinstance(failure, DeliveryError) and reply.transcript_id is not None:
+                    self._progress.pop(reply.transcript_id, None)
+                raise failure from exc
             message_id = str(sent.message_id)
             if reply.transcript_id is not None and not last:
                 self._progress[reply.transcript_id] = index + 1

@@ -93,6 +93,7 @@ class Sent:
     message_id: int
     text: str
     buttons: list[list[tuple[str, str]]] = field(default_factory=list)  # (label, data)
+    at: float = field(default_factory=time.monotonic)
 
 
 class FakeTelegram(Server):
