@@ -106,6 +106,9 @@ async def test_navbot_run_serves_telegram_vk_and_the_terminal(
     finally:
         if process.proc.poll() is None:
             process.kill()
+        for pipe in (process.proc.stdin, process.proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_messenger_libraries_are_imported_only_by_channels_and_delivery():
