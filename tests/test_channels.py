@@ -138,7 +138,8 @@ async def test_flood_control_delays_but_loses_nothing(running: Running, fake_tel
     ]
     vk_users = [await _reach(VkParent(running, fake_vk, 3000 + n)) for n in range(8)]
     before_tg, before_vk = len(fake_telegram.sent), len(fake_vk.sent)
-    fake_telegram.flood_next = 6  # a storm of 429 retry_after=1
+    fake_telegram.server_errors_next = 2  # 502s first: retried with backoff
+    fake_telegram.flood_next = 6  # then a storm of 429 retry_after=1
     fake_vk.errors_next = [6, 9, 6, 6]
 
     async def remind(user_id: int, n: int) -> bool:
@@ -157,6 +158,7 @@ async def test_flood_control_delays_but_loses_nothing(running: Running, fake_tel
             assert texts == [f"Напоминание {n_all}-1", f"Напоминание {n_all}-2"]
     assert len(fake_telegram.sent) - before_tg == 16 and len(fake_vk.sent) - before_vk == 16
     assert sum("Too Many Requests" in r for r in fake_telegram.rejected) == 6
+    assert sum("Bad Gateway" in r for r in fake_telegram.rejected) == 2
 
 
 async def test_many_messages_are_paced_under_the_platform_limits(
