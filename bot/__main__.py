@@ -63,18 +63,15 @@ def console_channel(app: App):
 
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
+    from bot.channels.serve import ChannelError, serve_channels
+
     await app.start()
-    services: list[Awaitable[None]] = []
-    if not services:
-        print(
-            "No messenger token is configured (NAVBOT_TELEGRAM__TOKEN, or NAVBOT_VK__TOKEN with "
-            "NAVBOT_VK__GROUP_ID): starting the terminal channel only.",
-            file=sys.stderr,
+    try:
+        return await serve_channels(
+            app, console_channel(app), force_console=getattr(args, "console", False)
         )
-    if not services or sys.stdin.isatty():
-        services.append(console_channel(app).run())
-    await asyncio.gather(*services)
-    return 0
+    except ChannelError as exc:
+        raise CliError(str(exc)) from exc
 
 
 from bot.catalogue_cli import (  # noqa: E402
@@ -106,8 +103,19 @@ COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int
         cmd_request_status,
     ),
 }
+
+
 # Arguments of the commands that take any: name -> function adding them to its parser.
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="also chat in this terminal even when stdin is not one (scripts, tests)",
+    )
+
+
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "run": add_run_arguments,
     "import-programs": import_arguments,
     "export-requests": export_arguments,
     "request-status": status_arguments,

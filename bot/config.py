@@ -58,6 +58,8 @@ class TelegramSection(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
     webhook_secret: SecretStr | None = None
+    # Seconds a getUpdates long-poll request waits for news (polling mode).
+    polling_timeout: int = Field(25, ge=0, le=50)
 
 
 class VkSection(_Section):
@@ -65,6 +67,8 @@ class VkSection(_Section):
     group_id: int = Field(0, ge=0)
     api_base: str = "https://api.vk.com/method"
     api_version: str = Field("5.199", pattern=r"^\d+\.\d+$")
+    # Seconds a Bots Long Poll request waits for events.
+    longpoll_wait: int = Field(25, ge=1, le=90)
 
 
 class WebSection(_Section):

@@ -97,7 +97,7 @@ class DialogueEngine:
                 user_id=user.id,
                 direction="in",
                 text=incoming.text or (f"[{incoming.attachment}]" if incoming.attachment else ""),
-                payload=payload,
+                payload=payload[:255] if payload else None,
                 platform_message_id=incoming.message_id,
                 platform_update_id=None if incoming.update_id is None else str(incoming.update_id),
                 created_at=incoming.time,
@@ -169,6 +169,8 @@ class DialogueEngine:
         else:
             user.last_seen = now
             user.chat_id = incoming.chat_id
+            # A parent who writes again has unblocked the bot.
+            user.reachable = True
             if incoming.user_name:
                 user.name = incoming.user_name[:255]
         return user

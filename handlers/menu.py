@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers.core import Button, Context, Incoming, Reply, Router
 
 router = Router("menu")
+_DEEP_LINK = re.compile(r"[^A-Za-z0-9_-]")
 router.menu_item(90, "menu.item_contacts", "contacts")
 
 
@@ -17,8 +20,19 @@ def menu_button(ctx: Context) -> Button:
     return ctx.button("common.to_menu", "menu")
 
 
+def remember_source(ctx: Context) -> None:
+    """Record the deep-link parameter of `/start <param>` (which poster or school brought
+    the parent): the first one as the user's source, the latest as start_param."""
+    param = _DEEP_LINK.sub("", ctx.args[0])[:64] if ctx.args else ""
+    if param:
+        ctx.user.start_param = param
+        if not ctx.user.source:
+            ctx.user.source = param
+
+
 @router.command("start", description_key="menu.cmd_start")
 async def start(incoming: Incoming, ctx: Context) -> None:
+    remember_source(ctx)
     ctx.say("menu.greeting")
     from handlers.registration import resume_offer
 

@@ -66,6 +66,10 @@ class User(Base):
     # When the parent told the bot the child's data are confirmed in person (None: not yet).
     # Reminders to bring the documents stop once this is set.
     data_confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Deep-link parameter (/start <param>, VK ref): `source` is the first one that
+    # brought the parent, `start_param` the latest one.
+    source: Mapped[str | None] = mapped_column(String(64), default=None)
+    start_param: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ConversationState(Base):
@@ -240,3 +244,18 @@ class AuditEntry(Base):
     request_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --- channels ---
+
+
+class ButtonPayload(Base):
+    """A button payload too long for a platform's button data (Telegram: 64 bytes),
+    kept under a short key derived from its hash, so it survives restarts and works
+    across workers."""
+
+    __tablename__ = "button_payloads"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -94,3 +94,34 @@ async def app(settings: Settings) -> AsyncIterator[App]:
 @pytest.fixture
 def chat(app: App) -> ChatClient:
     return ChatClient(app.engine)
+
+
+@pytest.fixture
+async def fake_telegram():
+    from tests.fakes.telegram import FakeTelegram
+
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_vk():
+    from tests.fakes.vk import FakeVk
+
+    fake = FakeVk()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def running(settings, fake_telegram, fake_vk):
+    """The app serving Telegram and VK through the real adapters against the fakes."""
+    from tests.messengers import Running, messenger_settings
+
+    served = Running(messenger_settings(settings, fake_telegram, fake_vk), fake_vk)
+    await served.start()
+    yield served
+    await served.stop()

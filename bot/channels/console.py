@@ -8,7 +8,9 @@ printed after it, so the channel can be driven by a script or a test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
 from typing import TextIO
 
 from bot.delivery import Delivery
@@ -97,7 +99,26 @@ class ConsoleChannel:
         if self.interactive:
             self.stdout.write("> ")
             self.stdout.flush()
-        return await asyncio.to_thread(self.stdin.readline)
+        return await self._read_in_daemon_thread()
+
+    async def _read_in_daemon_thread(self) -> str:
+        """stdin.readline() off the event loop, in a daemon thread: a read still blocked at
+        shutdown (SIGTERM, Ctrl+C) must not keep the process alive, as the default
+        executor's threads would."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str] = loop.create_future()
+
+        def deliver(line: str) -> None:
+            if not done.done():
+                done.set_result(line)
+
+        def read() -> None:
+            line = self.stdin.readline()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(deliver, line)
+
+        threading.Thread(target=read, name="console-stdin", daemon=True).start()
+        return await done
 
     async def run(self) -> None:
         shown = await self.engine.last_buttons(CHANNEL, self.user_id)

@@ -1,0 +1,110 @@
+"""`navbot run`: every configured channel in one process, stopped cleanly on SIGTERM
+or Ctrl+C. Telegram polls, or in webhook mode is fed by the project's web server;
+VK polls Bots Long Poll; the terminal channel joins when stdin is a terminal, when
+asked for, or when no messenger is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class ChannelError(Exception):
+    """A channel could not start or stopped on its own; printed as one line."""
+
+
+async def serve_channels(app: Any, console: Any | None, *, force_console: bool = False) -> int:
+    settings = app.settings
+    jobs: dict[str, Coroutine[Any, Any, None]] = {}
+    cleanups: list[Any] = []
+    try:
+        if settings.telegram_enabled:
+            jobs["telegram"] = await _telegram(app, cleanups)
+        if settings.vk_enabled:
+            from bot.channels.vk import VkChannel
+
+            jobs["vk"] = VkChannel(app).run()
+        messengers = bool(jobs)
+        if not messengers:
+            print(
+                "No messenger token is configured (NAVBOT_TELEGRAM__TOKEN, or NAVBOT_VK__TOKEN "
+                "with NAVBOT_VK__GROUP_ID): starting the terminal channel only.",
+                file=sys.stderr,
+            )
+        if console is not None and (not messengers or force_console or sys.stdin.isatty()):
+            jobs["console"] = console.run()
+        return await _run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
+    finally:
+        for job in jobs.values():
+            job.close()  # never-started coroutines, after a start failure
+        for cleanup in reversed(cleanups):
+            with contextlib.suppress(Exception):
+                await cleanup()
+
+
+async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
+    from bot.channels.telegram import TelegramChannel
+    from bot.web import create_web_app, serve
+
+    cfg = app.settings.telegram
+    if cfg.mode == "webhook":
+        if not cfg.webhook_url.startswith("https://"):
+            raise ChannelError("telegram.webhook_url must be an https:// URL in webhook mode")
+        if not (cfg.webhook_secret and cfg.webhook_secret.get_secret_value()):
+            raise ChannelError("set NAVBOT_TELEGRAM__WEBHOOK_SECRET for webhook mode")
+    telegram = TelegramChannel(app)
+    cleanups.append(telegram.close)
+    if cfg.mode == "webhook":
+        web = app.settings.web
+        runner = await serve(create_web_app(app, telegram), web.host, web.port)
+        cleanups.append(runner.cleanup)
+        log.info("web server listening on %s:%s", web.host, web.port)
+    return telegram.run()
+
+
+async def _run_until_stopped(
+    jobs: dict[str, Coroutine[Any, Any, None]], *, console_ends_all: bool
+) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
+    jobs.clear()
+    stopper = asyncio.create_task(stop.wait())
+    failure: BaseException | None = None
+    failed = ""
+    try:
+        pending = set(tasks)
+        while pending and not stop.is_set():
+            done, pending = await asyncio.wait(
+                pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(stopper)
+            for task in done - {stopper}:
+                name = tasks[task]
+                if not task.cancelled() and task.exception() is not None:
+                    failure, failed = task.exception(), name
+                    stop.set()
+                elif name != "console" or console_ends_all:
+                    stop.set()
+    finally:
+        log.info("shutting down")
+        stopper.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+    if failure is not None:
+        raise ChannelError(f"{failed} channel stopped: {failure}") from failure
+    return 0

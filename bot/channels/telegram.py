@@ -1,0 +1,231 @@
+"""The Telegram channel (aiogram 3): updates in, replies out through the delivery path.
+
+Long polling by default; in webhook mode bot/web feeds updates to `feed()`. Messages
+and callback queries become `Incoming` (update_id = Telegram's update_id, so the
+engine ignores a re-delivered update). Replies go out as HTML with everything
+escaped, split at paragraph breaks above 4096 characters, with inline keyboards
+whose callback data never exceeds 64 bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType, ParseMode
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+
+from bot.channels.payloads import PayloadKeys
+from bot.channels.text import split_text, utf16_len
+from bot.delivery import TELEGRAM_LIMITS, DeliveryError, Limits, RetryLater, TemporaryFailure
+from handlers.core import Incoming, Reply
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096
+MAX_CALLBACK_DATA = 64
+ALLOWED_UPDATES = ["message", "callback_query"]
+# Bad Request descriptions that mean the chat can no longer be written to.
+_GONE = ("chat not found", "user is deactivated", "bot was kicked")
+
+
+class TelegramSender:
+    def __init__(self, channel: TelegramChannel) -> None:
+        self.channel = channel
+        # transcript id -> parts of that reply already sent, so a retry goes on from there
+        self._progress: dict[int, int] = {}
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        parts = split_text(reply.text, MAX_TEXT, utf16_len)
+        markup = await self.channel.keyboard(reply) if reply.buttons else None
+        done = self._progress.get(reply.transcript_id, 0) if reply.transcript_id else 0
+        message_id: str | None = None
+        for index in range(done, len(parts)):
+            if index > done:
+                await self.channel.delivery.pace(CHANNEL, chat_id)
+            last = index == len(parts) - 1
+            try:
+                sent = await self.channel.bot.send_message(
+                    chat_id=int(chat_id),
+                    text=html.escape(parts[index], quote=False),
+                    reply_markup=markup if last else None,
+                )
+            except TelegramAPIError as exc:
+                failure = _delivery_exception(exc)
+                if isinstance(failure, DeliveryError) and reply.transcript_id is not None:
+                    self._progress.pop(reply.transcript_id, None)
+                raise failure from exc
+            message_id = str(sent.message_id)
+            if reply.transcript_id is not None and not last:
+                self._progress[reply.transcript_id] = index + 1
+        if reply.transcript_id is not None:
+            self._progress.pop(reply.transcript_id, None)
+        return message_id
+
+
+def _delivery_exception(exc: TelegramAPIError) -> Exception:
+    reason = f"telegram: {exc.message}"
+    if isinstance(exc, TelegramRetryAfter):
+        return RetryLater(reason, float(exc.retry_after))
+    if isinstance(exc, TelegramForbiddenError):
+        return DeliveryError(reason, unreachable=True)
+    if isinstance(exc, TelegramServerError | TelegramNetworkError):
+        return TemporaryFailure(reason)
+    if isinstance(exc, TelegramBadRequest) and any(g in exc.message.lower() for g in _GONE):
+        return DeliveryError(reason, unreachable=True)
+    return DeliveryError(reason)
+
+
+class TelegramChannel:
+    """Owns the aiogram Bot and Dispatcher; `run()` polls or sets the webhook."""
+
+    def __init__(self, app: Any, limits: Limits = TELEGRAM_LIMITS) -> None:
+        cfg = app.settings.telegram
+        self.app = app
+        self.engine = app.engine
+        self.delivery = app.delivery
+        self.mode = cfg.mode
+        self.webhook_url = cfg.webhook_url
+        self.webhook_secret = cfg.webhook_secret.get_secret_value() if cfg.webhook_secret else ""
+        self.polling_timeout = cfg.polling_timeout
+        session = AiohttpSession(api=TelegramAPIServer.from_base(cfg.api_base))
+        self.bot = Bot(
+            token=cfg.token.get_secret_value(),
+            session=session,
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+        )
+        self.keys = PayloadKeys(app.db)
+        self.dp = Dispatcher()
+        self.dp.message.register(self._on_message)
+        self.dp.callback_query.register(self._on_callback)
+        self.sender = TelegramSender(self)
+        self.delivery.register(CHANNEL, self.sender, limits)
+
+    # -- outgoing ---------------------------------------------------------------------
+    async def keyboard(self, reply: Reply) -> InlineKeyboardMarkup:
+        rows = [
+            [
+                InlineKeyboardButton(
+                    text=button.label,
+                    callback_data=await self.keys.shorten(button.payload, MAX_CALLBACK_DATA),
+                )
+                for button in row
+            ]
+            for row in reply.buttons
+        ]
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+
+    async def set_commands(self) -> None:
+        commands = [
+            BotCommand(command=name, description=self.app.texts(key))
+            for name, key in self.app.router.command_menu
+        ]
+        try:
+            await self.bot.set_my_commands(commands)
+        except TelegramAPIError as exc:
+            log.warning("setMyCommands failed: %s", exc)
+
+    # -- incoming ---------------------------------------------------------------------
+    async def feed(self, update: dict[str, Any]) -> None:
+        """Handle one raw update (webhook mode)."""
+        await self.dp.feed_raw_update(self.bot, update)
+
+    async def _on_message(self, message: Message, event_update: Update) -> None:
+        if message.chat.type != ChatType.PRIVATE or message.from_user is None:
+            return
+        text = message.text or message.caption or ""
+        kind = None if message.text else str(message.content_type)
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=str(message.from_user.id),
+            chat_id=str(message.chat.id),
+            text=text,
+            update_id=str(event_update.update_id),
+            message_id=str(message.message_id),
+            time=message.date,
+            user_name=message.from_user.full_name,
+            attachment=kind,
+        )
+        await self._handle(incoming)
+
+    async def _on_callback(self, query: CallbackQuery, event_update: Update) -> None:
+        try:
+            await query.answer()
+        except TelegramAPIError as exc:
+            log.info("answerCallbackQuery failed: %s", exc)
+        message = query.message
+        chat_id = str(message.chat.id) if message is not None else str(query.from_user.id)
+        payload = await self.keys.expand(query.data or "") or "menu"
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=str(query.from_user.id),
+            chat_id=chat_id,
+            payload=payload,
+            update_id=str(event_update.update_id),
+            user_name=query.from_user.full_name,
+        )
+        await self._handle(incoming)
+
+    async def _handle(self, incoming: Incoming) -> None:
+        replies = await self.engine.handle(incoming)
+        if replies:
+            await self.delivery.deliver(CHANNEL, incoming.chat_id, replies)
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.set_commands()
+        if self.mode == "webhook":
+            await self.bot.set_webhook(
+                self.webhook_url,
+                secret_token=self.webhook_secret or None,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("telegram: webhook set to %s", self.webhook_url)
+            await asyncio.Event().wait()
+            return
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        log.info("telegram: long polling started")
+        polling = asyncio.create_task(
+            self.dp.start_polling(
+                self.bot,
+                handle_signals=False,
+                close_bot_session=False,
+                allowed_updates=ALLOWED_UPDATES,
+                polling_timeout=self.polling_timeout,
+            )
+        )
+        try:
+            await asyncio.shield(polling)
+        except asyncio.CancelledError:
+            # Cancelling start_polling would leave its poller running: stop it properly.
+            with contextlib.suppress(RuntimeError):
+                await self.dp.stop_polling()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            raise
+
+    async def close(self) -> None:
+        await self.bot.session.close()

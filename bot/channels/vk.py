@@ -1,0 +1,308 @@
+"""The VK channel (vk_api): a community's messages in, replies out through delivery.
+
+`VkApiGroup` (20 requests/s) with an explicit API version and a `requests` session
+that points vk_api's fixed URL at `settings.vk.api_base`. Bots Long Poll runs in a
+thread feeding an asyncio queue and reconnects with backoff when the network fails.
+`message_new` and `message_event` (callback buttons, answered with
+messages.sendMessageEventAnswer) become `Incoming` with update_id = the event_id.
+Keyboards are inline callback keyboards laid out to fit VK's limits; every
+messages.send carries a random_id derived from the reply's transcript id, so a
+retried send is never shown twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+import vk_api
+from vk_api.bot_longpoll import VkBotLongPoll
+from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
+
+from bot.channels.payloads import PayloadKeys
+from bot.channels.text import split_text
+from bot.delivery import VK_LIMITS, DeliveryError, Limits, RetryLater, TemporaryFailure
+from handlers.core import Button, Incoming, Reply
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "vk"
+MAX_TEXT = 4096
+MAX_LABEL = 40
+MAX_PAYLOAD = 255
+INLINE_ROWS = 6
+INLINE_PER_ROW = 5
+INLINE_TOTAL = 10
+# VK's fixed endpoints that vk_api posts to, rewritten to settings.vk.api_base.
+VK_ENDPOINTS = ("https://api.vk.ru/method/", "https://api.vk.com/method/")
+RETRY_AFTER = {6: 1.0, 9: 2.0}  # too many requests per second; flood control
+TEMPORARY = {1, 10}  # unknown error; internal server error
+UNREACHABLE = {7, 900, 901, 902}  # no permission, blacklisted, messages not allowed, privacy
+
+
+class VkApiSession(requests.Session):
+    """A requests session that sends vk_api's calls to a configurable API base."""
+
+    def __init__(self, api_base: str, timeout: float = 30) -> None:
+        super().__init__()
+        self.api_base = api_base.rstrip("/") + "/"
+        self.timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+        if isinstance(url, str):
+            for endpoint in VK_ENDPOINTS:
+                if url.startswith(endpoint):
+                    url = self.api_base + url[len(endpoint) :]
+                    break
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+def fit_keyboard(rows: list[list[Button]]) -> list[list[list[Button]]]:
+    """Lay buttons out in inline keyboards VK accepts: rows of at most 5, at most 6 rows
+    and 10 buttons per keyboard. Long rows are re-flowed, short rows merged while that
+    makes the menu fit one keyboard; otherwise the buttons go in several keyboards."""
+    flowed = [
+        row[i : i + INLINE_PER_ROW] for row in rows for i in range(0, len(row), INLINE_PER_ROW)
+    ]
+    flowed = [row for row in flowed if row]
+    total = sum(len(row) for row in flowed)
+    if total <= INLINE_TOTAL:
+        while len(flowed) > INLINE_ROWS:
+            sizes = [len(a) + len(b) for a, b in itertools.pairwise(flowed)]
+            best = min(range(len(sizes)), key=lambda i: sizes[i])
+            flowed[best : best + 2] = [flowed[best] + flowed[best + 1]]
+        return [flowed]
+    keyboards: list[list[list[Button]]] = [[]]
+    count = 0
+    for row in flowed:
+        if len(keyboards[-1]) == INLINE_ROWS or count + len(row) > INLINE_TOTAL:
+            keyboards.append([])
+            count = 0
+        keyboards[-1].append(row)
+        count += len(row)
+    return keyboards
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def random_id(transcript_id: int | None, index: int) -> int:
+    """A stable random_id for the index-th message of one reply (0: no deduplication)."""
+    if transcript_id is None:
+        return 0
+    return (transcript_id * 32 + index) % (2**31 - 1) + 1
+
+
+class VkSender:
+    def __init__(self, channel: VkChannel) -> None:
+        self.channel = channel
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        messages = await self.channel.layout(reply)
+        message_id: str | None = None
+        for index, (text, keyboard) in enumerate(messages):
+            if index:
+                await self.channel.delivery.pace(CHANNEL, chat_id)
+            values: dict[str, Any] = {
+                "peer_id": int(chat_id),
+                "message": text,
+                "random_id": random_id(reply.transcript_id, index),
+            }
+            if keyboard is not None:
+                values["keyboard"] = keyboard
+            result = await self.channel.call("messages.send", values)
+            message_id = str(result)
+        return message_id
+
+
+def _delivery_exception(exc: Exception) -> Exception:
+    if isinstance(exc, ApiError):
+        reason = f"vk: error {exc.code}: {exc.error.get('error_msg', '')}"
+        if exc.code in RETRY_AFTER:
+            return RetryLater(reason, RETRY_AFTER[exc.code])
+        if exc.code in TEMPORARY:
+            return TemporaryFailure(reason)
+        return DeliveryError(reason, unreachable=exc.code in UNREACHABLE)
+    if isinstance(exc, ApiHttpError):
+        return TemporaryFailure(f"vk: HTTP {exc.response.status_code}")
+    if isinstance(exc, requests.RequestException | ValueError):
+        return TemporaryFailure(f"vk: {type(exc).__name__}: {exc}")
+    return DeliveryError(f"vk: {exc}")
+
+
+class VkChannel:
+    QUEUE_SIZE = 1000
+
+    def __init__(self, app: Any, limits: Limits = VK_LIMITS) -> None:
+        cfg = app.settings.vk
+        self.app = app
+        self.engine = app.engine
+        self.delivery = app.delivery
+        self.group_id = cfg.group_id
+        self.wait = cfg.longpoll_wait
+        self.vk = vk_api.VkApiGroup(
+            token=cfg.token.get_secret_value(),
+            api_version=cfg.api_version,
+            session=VkApiSession(cfg.api_base, timeout=cfg.longpoll_wait + 10),
+        )
+        # Flood control is waited out by the delivery path, not by vk_api's blocking sleep.
+        self.vk.error_handlers.pop(vk_api.vk_api.TOO_MANY_RPS_CODE, None)
+        self.keys = PayloadKeys(app.db)
+        self.sender = VkSender(self)
+        self.delivery.register(CHANNEL, self.sender, limits)
+        self._stopping = threading.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def call(self, method: str, values: dict[str, Any]) -> Any:
+        try:
+            return await asyncio.to_thread(self.vk.method, method, values)
+        except (VkApiError, requests.RequestException, ValueError) as exc:
+            raise _delivery_exception(exc) from exc
+
+    # -- outgoing ---------------------------------------------------------------------
+    async def layout(self, reply: Reply) -> list[tuple[str, str | None]]:
+        """(text, keyboard JSON) of each message that carries this reply."""
+        parts = split_text(reply.text, MAX_TEXT)
+        if not reply.buttons:
+            return [(part, None) for part in parts]
+        keyboards = [await self._keyboard(rows) for rows in fit_keyboard(reply.buttons)]
+        messages: list[tuple[str, str | None]] = [(part, None) for part in parts[:-1]]
+        messages.append((parts[-1], keyboards[0]))
+        more = self.app.texts("channels.more_buttons")
+        messages.extend((more, keyboard) for keyboard in keyboards[1:])
+        return messages
+
+    async def _keyboard(self, rows: list[list[Button]]) -> str:
+        async def button(item: Button) -> dict[str, Any]:
+            payload = json.dumps({"p": item.payload}, ensure_ascii=False)
+            if len(payload.encode()) > MAX_PAYLOAD:
+                key = await self.keys.shorten(item.payload, 0)
+                payload = json.dumps({"p": key})
+            action = {"type": "callback", "label": _label(item.label), "payload": payload}
+            return {"action": action}
+
+        buttons = [[await button(item) for item in row] for row in rows]
+        return json.dumps({"inline": True, "buttons": buttons}, ensure_ascii=False)
+
+    # -- incoming ---------------------------------------------------------------------
+    async def _payload(self, raw: Any) -> str | None:
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("p"), str):
+            return None
+        return await self.keys.expand(raw["p"]) or "menu"
+
+    async def to_incoming(self, event: dict[str, Any]) -> Incoming | None:
+        kind, obj = event.get("type"), event.get("object") or {}
+        update_id = event.get("event_id")
+        if kind == "message_new":
+            message = obj.get("message", obj)
+            peer, sender = message.get("peer_id"), message.get("from_id")
+            if not sender or peer != sender:  # only private dialogues with a person
+                return None
+            text = message.get("text") or ""
+            payload = await self._payload(message.get("payload"))
+            raw_payload = message.get("payload") or ""
+            if '"command":"start"' in raw_payload.replace(" ", ""):
+                # VK's own «Начать» button; a vk.me/...?ref=<param> link brings its ref
+                ref = str(message.get("ref") or "")
+                text = f"/start {ref}" if ref else "/start"
+            attachments = message.get("attachments") or []
+            return Incoming(
+                channel=CHANNEL,
+                user_id=str(sender),
+                chat_id=str(peer),
+                text=text,
+                payload=payload,
+                update_id=str(update_id) if update_id else f"msg{message.get('id')}",
+                message_id=str(message.get("id")),
+                time=datetime.fromtimestamp(message.get("date") or 0, UTC)
+                if message.get("date")
+                else datetime.now(UTC),
+                attachment=str(attachments[0].get("type")) if attachments and not text else None,
+            )
+        if kind == "message_event":
+            await self._answer_event(obj)
+            return Incoming(
+                channel=CHANNEL,
+                user_id=str(obj.get("user_id")),
+                chat_id=str(obj.get("peer_id")),
+                payload=await self._payload(obj.get("payload")) or "menu",
+                update_id=str(update_id) if update_id else f"ev{obj.get('event_id')}",
+            )
+        return None
+
+    async def _answer_event(self, obj: dict[str, Any]) -> None:
+        values = {
+            "event_id": obj.get("event_id"),
+            "user_id": obj.get("user_id"),
+            "peer_id": obj.get("peer_id"),
+        }
+        try:
+            await self.delivery.pace(CHANNEL, str(obj.get("peer_id")))
+            await self.call("messages.sendMessageEventAnswer", values)
+        except Exception as exc:
+            log.info("sendMessageEventAnswer failed: %s", exc)
+
+    async def handle_event(self, event: dict[str, Any]) -> None:
+        try:
+            incoming = await self.to_incoming(event)
+            if incoming is None:
+                return
+            replies = await self.engine.handle(incoming)
+            if replies:
+                await self.delivery.deliver(CHANNEL, incoming.chat_id, replies)
+        except Exception:
+            log.exception("vk: event %s failed", event.get("event_id"))
+
+    # -- long poll --------------------------------------------------------------------
+    def _poll(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        longpoll: VkBotLongPoll | None = None
+        last_ts: str | None = None
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                if longpoll is None:
+                    longpoll = VkBotLongPoll(self.vk, self.group_id, wait=self.wait)
+                    # Go on from where the broken connection stopped, so events sent
+                    # meanwhile are not skipped (VK answers `failed: 1` if too old).
+                    longpoll.ts = last_ts or longpoll.ts
+                    log.info("vk: bots long poll connected")
+                for event in longpoll.check():
+                    asyncio.run_coroutine_threadsafe(queue.put(event.raw), loop).result()
+                last_ts = longpoll.ts
+                delay = 1.0
+            except Exception as exc:
+                if self._stopping.is_set():
+                    break
+                log.warning("vk: long poll failed (%s); reconnecting in %.0fs", exc, delay)
+                longpoll = None  # re-fetch the server and key
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.QUEUE_SIZE)
+        thread = threading.Thread(target=self._poll, args=(loop, queue), daemon=True)
+        thread.start()
+        try:
+            while True:
+                event = await queue.get()
+                task = asyncio.create_task(self.handle_event(event))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            self._stopping.set()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=10)

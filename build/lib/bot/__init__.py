@@ -1,0 +1,1 @@
+"""The running program: CLI, configuration, wiring, channels to the outside world."""

@@ -1,0 +1,161 @@
+"""Typed settings: config.toml (optional) + environment overrides.
+
+Every key is documented in config.example.toml. Secrets (bot tokens, the staff
+console secret) are `SecretStr`: they print as '**********' and never reach logs.
+Environment variables use the prefix NAVBOT_ and a double underscore between
+section and key, e.g. NAVBOT_TELEGRAM__TOKEN, NAVBOT_DATABASE__URL.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = "config.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, reported to the administrator as one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BotSection(_Section):
+    region: str = Field("stavropol", pattern=r"^[a-z0-9_-]+$")
+    data_dir: Path = Path("data")
+    # Directory of region profiles <region>.toml; None: the profiles shipped in texts/regions.
+    regions_dir: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DatabaseSection(_Section):
+    url: str = ""
+    # PostgreSQL only: the schema to keep the tables in (default: the server's search_path).
+    schema_name: str = Field("", pattern=r"^[a-z_][a-z0-9_]*$|^$")
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "expected 'sqlite+aiosqlite:///path/to/file.sqlite3' or "
+                "'postgresql+asyncpg://user@host:port/dbname'"
+            )
+        return value
+
+
+class TelegramSection(_Section):
+    token: SecretStr | None = None
+    api_base: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_secret: SecretStr | None = None
+
+
+class VkSection(_Section):
+    token: SecretStr | None = None
+    group_id: int = Field(0, ge=0)
+    api_base: str = "https://api.vk.com/method"
+    api_version: str = Field("5.199", pattern=r"^\d+\.\d+$")
+
+
+class WebSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    secret: SecretStr | None = None
+
+
+class ConsoleSection(_Section):
+    user_id: str = "local"
+    user_name: str = ""
+
+
+class CatalogueSection(_Section):
+    # Import the region's shipped sample catalogue when the programs table is empty.
+    load_sample: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NAVBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    bot: BotSection = BotSection()
+    database: DatabaseSection = DatabaseSection()
+    telegram: TelegramSection = TelegramSection()
+    vk: VkSection = VkSection()
+    web: WebSection = WebSection()
+    console: ConsoleSection = ConsoleSection()
+    catalogue: CatalogueSection = CatalogueSection()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file (passed as init kwargs).
+        return env_settings, init_settings
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.bot.data_dir / 'navbot.sqlite3'}"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram.token and self.telegram.token.get_secret_value())
+
+    @property
+    def vk_enabled(self) -> bool:
+        return bool(self.vk.token and self.vk.token.get_secret_value() and self.vk.group_id)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}' (see config.example.toml for the valid keys)"
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"'{key}': {message}{shown}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read settings from `path` (or NAVBOT_CONFIG, or ./config.toml when present).
+
+    A missing explicit file, a TOML syntax error or an invalid value raises
+    ConfigError with a one-line message naming the key.
+    """
+    explicit = path or os.environ.get("NAVBOT_CONFIG")
+    file = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {file}: cannot be read: {exc.strerror}") from None
+    elif explicit:
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"config {file}: {problems}") from None

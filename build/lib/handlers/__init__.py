@@ -1,0 +1,39 @@
+"""The dialogues, channel-agnostic: (Incoming, Context) -> replies.
+
+`build_router()` composes one router per feature; free-text catch-alls come last.
+"""
+
+from __future__ import annotations
+
+from handlers.core import Button, Context, Incoming, MenuItem, Reply, Router, State
+
+__all__ = ["Button", "Context", "Incoming", "MenuItem", "Reply", "Router", "State", "build_router"]
+
+
+def build_router() -> Router:
+    from handlers import (
+        catalogue,
+        certificate,
+        children,
+        confirmation,
+        faq,
+        menu,
+        municipality,
+        registration,
+        requests,
+    )
+
+    root = Router("root")
+    root.include(
+        menu.router,
+        registration.router,
+        certificate.router,
+        confirmation.router,
+        municipality.router,
+        catalogue.router,
+        children.router,
+        requests.router,
+        # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
+        faq.router,
+    )
+    return root

@@ -1,0 +1,264 @@
+"""The channel-neutral shapes and the router.
+
+A channel turns a platform update into an `Incoming`; the dialogue engine runs
+the matching handler with a `Context`; the handler answers with `ctx.reply()` /
+`ctx.say()`; the engine returns `Reply` objects for the channel to deliver.
+Handlers never import a messenger library; channels never decide what to say.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from storage.models import User
+    from texts import Region, Texts
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    # Id of the transcript row that records this reply, set by the engine. Channels
+    # derive idempotency keys from it (e.g. VK random_id).
+    transcript_id: int | None = None
+
+    def all_buttons(self) -> list[Button]:
+        return [button for row in self.buttons for button in row]
+
+    def buttons_json(self) -> dict[str, Any] | None:
+        """The keyboard as stored in the transcript: {"rows": [[[label, payload], ...], ...]}."""
+        if not self.buttons:
+            return None
+        return {"rows": [[[b.label, b.payload] for b in row] for row in self.buttons]}
+
+
+@dataclass(frozen=True)
+class Incoming:
+    channel: str
+    user_id: str
+    chat_id: str
+    text: str = ""
+    payload: str | None = None
+    update_id: str | None = None
+    message_id: str | None = None
+    time: datetime = field(default_factory=utcnow)
+    user_name: str = ""
+    # The kind of non-text content ("sticker", "photo", "voice", ...), if any.
+    attachment: str | None = None
+
+
+@dataclass
+class State:
+    """A user's place in a dialogue. `data` persists across dialogues: namespace its keys."""
+
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def checked_data(self) -> dict[str, Any]:
+        """The data as it will come back from storage; fails now if it is not JSON."""
+        try:
+            return json.loads(json.dumps(self.data, ensure_ascii=False))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"conversation data must be JSON-serialisable: {exc}") from exc
+
+
+class Context:
+    """What a handler sees (user, state, texts, storage, services) and where it answers."""
+
+    def __init__(
+        self,
+        incoming: Incoming,
+        user: User,
+        state: State,
+        texts: Texts,
+        session: AsyncSession,
+        services: Any,
+        menu: Callable[[Context], Reply],
+    ) -> None:
+        self.incoming = incoming
+        self.user = user
+        self.state = state
+        self.texts = texts
+        self.session = session
+        self.services = services
+        self.args: list[str] = []
+        self.replies: list[Reply] = []
+        self._menu = menu
+
+    @property
+    def region(self) -> Region:
+        return self.texts.region
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.state.data
+
+    def reply(self, text: str, buttons: list[list[Button]] | None = None) -> Reply:
+        reply = Reply(text=text, buttons=buttons or [])
+        self.replies.append(reply)
+        return reply
+
+    def say(self, key: str, buttons: list[list[Button]] | None = None, **params: Any) -> Reply:
+        return self.reply(self.texts(key, **params), buttons)
+
+    def button(self, label_key: str, payload: str, **params: Any) -> Button:
+        return Button(self.texts(label_key, **params), payload)
+
+    def go(self, step: str | None) -> None:
+        self.state.step = step
+
+    def finish(self) -> None:
+        self.state.step = None
+
+    def show_menu(self) -> Reply:
+        self.finish()
+        reply = self._menu(self)
+        self.replies.append(reply)
+        return reply
+
+
+Handler = Callable[[Incoming, Context], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    order: int
+    label_key: str
+    payload: str
+
+
+def _match_prefix(table: dict[str, Handler], value: str) -> tuple[str, Handler] | None:
+    """Longest registered prefix p with value == p or value starting with p + ':'."""
+    best: tuple[str, Handler] | None = None
+    for prefix, handler in table.items():
+        if (value == prefix or value.startswith(prefix + ":")) and (
+            best is None or len(prefix) > len(best[0])
+        ):
+            best = (prefix, handler)
+    return best
+
+
+class Router:
+    """Handlers of one feature. Routers are composed with `include`; free-text handlers
+    run in inclusion order and the first that returns True wins, so put catch-alls last."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.commands: dict[str, Handler] = {}
+        self.buttons: dict[str, Handler] = {}
+        self.steps: dict[str, Handler] = {}
+        self.free_text: list[Callable[[Incoming, Context], Awaitable[bool]]] = []
+        self.attachment: Handler | None = None
+        self.menu_items: list[MenuItem] = []
+        self.command_menu: list[tuple[str, str]] = []  # (command, description text key)
+
+    # -- registration -------------------------------------------------------------------
+    def command(self, *names: str, description_key: str | None = None):
+        def register(handler: Handler) -> Handler:
+            for name in names:
+                self.commands[name.lstrip("/").lower()] = handler
+            if description_key:
+                self.command_menu.append((names[0].lstrip("/"), description_key))
+            return handler
+
+        return register
+
+    def button(self, prefix: str):
+        def register(handler: Handler) -> Handler:
+            self.buttons[prefix] = handler
+            return handler
+
+        return register
+
+    def step(self, prefix: str):
+        def register(handler: Handler) -> Handler:
+            self.steps[prefix] = handler
+            return handler
+
+        return register
+
+    def text(self):
+        def register(
+            handler: Callable[[Incoming, Context], Awaitable[bool]],
+        ) -> Callable[[Incoming, Context], Awaitable[bool]]:
+            self.free_text.append(handler)
+            return handler
+
+        return register
+
+    def on_attachment(self, handler: Handler) -> Handler:
+        self.attachment = handler
+        return handler
+
+    def menu_item(self, order: int, label_key: str, payload: str) -> None:
+        self.menu_items.append(MenuItem(order, label_key, payload))
+
+    def include(self, *routers: Router) -> Router:
+        for router in routers:
+            self.commands.update(router.commands)
+            self.buttons.update(router.buttons)
+            self.steps.update(router.steps)
+            self.free_text.extend(router.free_text)
+            self.attachment = router.attachment or self.attachment
+            self.menu_items.extend(router.menu_items)
+            self.command_menu.extend(router.command_menu)
+        self.menu_items.sort(key=lambda item: item.order)
+        return self
+
+    # -- dispatch -----------------------------------------------------------------------
+    async def dispatch(self, incoming: Incoming, ctx: Context) -> bool:
+        """Run the handler for this message; False when nothing matched.
+
+        A button press or a command means the parent has moved on: a step waiting for
+        typed input is dropped first, and the handler sets a new one if it asks again.
+        """
+        text = incoming.text.strip()
+        if incoming.payload or text.startswith("/"):
+            ctx.state.step = None
+        if incoming.payload:
+            found = _match_prefix(self.buttons, incoming.payload)
+            if found:
+                prefix, handler = found
+                rest = incoming.payload[len(prefix) + 1 :]
+                ctx.args = rest.split(":") if rest else []
+                await handler(incoming, ctx)
+                return True
+            return False
+        if text.startswith("/"):
+            head, _, rest = text[1:].partition(" ")
+            name = head.split("@", 1)[0].lower()
+            handler = self.commands.get(name)
+            if handler:
+                ctx.args = rest.split() if rest.strip() else []
+                await handler(incoming, ctx)
+                return True
+            return False
+        if not text and incoming.attachment and self.attachment:
+            await self.attachment(incoming, ctx)
+            return True
+        if ctx.state.step:
+            found = _match_prefix(self.steps, ctx.state.step)
+            if found:
+                await found[1](incoming, ctx)
+                return True
+        for handler in self.free_text:
+            if await handler(incoming, ctx):
+                return True
+        return False

@@ -1,0 +1,191 @@
+"""The dialogue engine: one incoming message in, the replies out, everything recorded.
+
+For each message, in one database transaction: skip it if its platform update id
+was already handled; find or create the user; load their conversation state
+(row-locked on PostgreSQL so two workers never interleave one user); write the
+incoming message to the transcript; dispatch; write every reply to the transcript;
+save the state. A crash before the commit leaves no trace, so the platform's
+re-delivery is handled as new; a re-delivery after the commit is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import weakref
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.core import Context, Incoming, Reply, Router, State
+from storage.db import Database
+from storage.models import ConversationState, ProcessedUpdate, TranscriptEntry, User, utcnow
+from texts import Texts
+
+log = logging.getLogger(__name__)
+
+
+def _norm_label(label: str) -> str:
+    return " ".join(label.lower().replace("ё", "е").split())
+
+
+class DialogueEngine:
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        texts: Texts,
+        menu: Any,
+        services: Any = None,
+    ) -> None:
+        self.db = db
+        self.router = router
+        self.texts = texts
+        self.menu = menu
+        self.services = services if services is not None else SimpleNamespace()
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _lock(self, incoming: Incoming) -> asyncio.Lock:
+        key = (incoming.channel, incoming.user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        async with self._lock(incoming):
+            try:
+                async with self.db.session() as session:
+                    return await self._handle(session, incoming)
+            except IntegrityError:
+                if incoming.update_id is not None and await self.already_handled(incoming):
+                    log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
+                    return []
+                raise
+
+    async def already_handled(self, incoming: Incoming) -> bool:
+        async with self.db.session() as session:
+            row = await session.get(ProcessedUpdate, (incoming.channel, str(incoming.update_id)))
+            return row is not None
+
+    async def _handle(self, session: AsyncSession, incoming: Incoming) -> list[Reply]:
+        if incoming.update_id is not None:
+            if await session.get(ProcessedUpdate, (incoming.channel, str(incoming.update_id))):
+                log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
+                return []
+            session.add(
+                ProcessedUpdate(channel=incoming.channel, update_id=str(incoming.update_id))
+            )
+            await session.flush()
+
+        user = await self._user(session, incoming)
+        state_row = await self._state(session, user)
+        # A deep copy: nested dicts changed in place must differ from the loaded value,
+        # or the JSON column would compare equal and not be saved.
+        state = State(step=state_row.step, data=copy.deepcopy(state_row.data or {}))
+
+        payload = incoming.payload or self._payload_for_label(state_row, incoming.text)
+        session.add(
+            TranscriptEntry(
+                user_id=user.id,
+                direction="in",
+                text=incoming.text or (f"[{incoming.attachment}]" if incoming.attachment else ""),
+                payload=payload,
+                platform_message_id=incoming.message_id,
+                platform_update_id=None if incoming.update_id is None else str(incoming.update_id),
+                created_at=incoming.time,
+            )
+        )
+        if payload and payload != incoming.payload:
+            incoming = Incoming(**{**incoming.__dict__, "payload": payload})
+
+        ctx = Context(incoming, user, state, self.texts, session, self.services, self.menu)
+        if not await self.router.dispatch(incoming, ctx):
+            ctx.say("menu.not_understood")
+            ctx.show_menu()
+
+        for reply in ctx.replies:
+            entry = TranscriptEntry(
+                user_id=user.id,
+                direction="out",
+                text=reply.text,
+                buttons=reply.buttons_json(),
+                status="pending",
+            )
+            session.add(entry)
+            await session.flush()
+            reply.transcript_id = entry.id
+
+        shown = [b for reply in ctx.replies for b in reply.all_buttons()]
+        state_row.step = state.step
+        state_row.data = state.checked_data()
+        if ctx.replies:
+            state_row.last_buttons = [[b.label, b.payload] for b in shown]
+        state_row.updated_at = utcnow()
+        return ctx.replies
+
+    async def last_buttons(self, channel: str, platform_user_id: str) -> list[tuple[str, str]]:
+        """The buttons the user was last shown, as (label, payload)."""
+        async with self.db.session() as session:
+            user = await self.get_user(session, channel, platform_user_id)
+            if user is None:
+                return []
+            row = await session.get(ConversationState, user.id)
+            return [(label, payload) for label, payload in (row.last_buttons or [])] if row else []
+
+    @staticmethod
+    def _payload_for_label(state_row: ConversationState, text: str) -> str | None:
+        """A parent who types a button's label (or a console user) pressed that button."""
+        if not text or not state_row.last_buttons:
+            return None
+        wanted = _norm_label(text)
+        for label, payload in state_row.last_buttons:
+            if _norm_label(label) == wanted:
+                return payload
+        return None
+
+    async def _user(self, session: AsyncSession, incoming: Incoming) -> User:
+        user = await self.get_user(session, incoming.channel, incoming.user_id)
+        now = utcnow()
+        if user is None:
+            user = User(
+                channel=incoming.channel,
+                platform_user_id=incoming.user_id,
+                chat_id=incoming.chat_id,
+                name=incoming.user_name[:255],
+                first_seen=now,
+                last_seen=now,
+                reachable=True,
+            )
+            session.add(user)
+            await session.flush()
+        else:
+            user.last_seen = now
+            user.chat_id = incoming.chat_id
+            if incoming.user_name:
+                user.name = incoming.user_name[:255]
+        return user
+
+    @staticmethod
+    async def get_user(session: AsyncSession, channel: str, platform_user_id: str) -> User | None:
+        return await session.scalar(
+            select(User).where(User.channel == channel, User.platform_user_id == platform_user_id)
+        )
+
+    @staticmethod
+    async def _state(session: AsyncSession, user: User) -> ConversationState:
+        row = await session.scalar(
+            select(ConversationState).where(ConversationState.user_id == user.id).with_for_update()
+        )
+        if row is None:
+            row = ConversationState(user_id=user.id, step=None, data={}, updated_at=utcnow())
+            session.add(row)
+            await session.flush()
+        return row

@@ -1,0 +1,110 @@
+"""«Задать вопрос» and the catch-all for free text: answer from the knowledge base,
+suggest, or hand the parent over to a person."""
+
+from __future__ import annotations
+
+import logging
+
+from handlers.core import Button, Context, Incoming, Router, _match_prefix
+from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
+from handlers.menu import menu_button
+from storage.models import FaqUnanswered
+from texts import Texts
+
+log = logging.getLogger(__name__)
+
+router = Router("faq")
+router.menu_item(50, "faq.item", "faq")
+# A question longer than this is cut before it is stored for staff.
+MAX_STORED = 2000
+
+
+def faq_of(ctx: Context) -> Faq:
+    return getattr(ctx.services, "faq", None) or load_faq()
+
+
+def link_button(ctx: Context, payload: str | None) -> Button | None:
+    """A button to the dialogue an entry links to, only if that dialogue exists."""
+    if not payload:
+        return None
+    root = getattr(ctx.services, "router", None)
+    prefix = payload.split(":", 1)[0]
+    label_key = f"faq.link.{prefix}"
+    if root is None or not _match_prefix(root.buttons, payload) or not ctx.texts.has(label_key):
+        return None
+    return Button(ctx.texts(label_key), payload)
+
+
+def verdict_text(texts: Texts, verdict: Verdict) -> str:
+    """What the parent reads for this verdict (suggestions come as buttons under it)."""
+    if verdict.outcome == ANSWER and verdict.entry is not None:
+        return render(verdict.entry, texts.region)
+    if verdict.outcome == SUGGEST:
+        return texts("faq.maybe")
+    return texts("faq.handoff" if verdict.outcome == HANDOFF else "faq.unknown")
+
+
+def offer_person(ctx: Context, verdict: Verdict) -> None:
+    """Pass the parent to a person. Today that is the hotline; an operator handoff
+    replaces this one function."""
+    ctx.reply(
+        verdict_text(ctx.texts, verdict),
+        [[ctx.button("menu.item_contacts", "contacts")], [menu_button(ctx)]],
+    )
+
+
+def answer(ctx: Context, verdict: Verdict) -> None:
+    assert verdict.entry is not None
+    rows: list[list[Button]] = []
+    link = link_button(ctx, verdict.entry.link)
+    if link is not None:
+        rows.append([link])
+    rows.append([menu_button(ctx)])
+    ctx.reply(verdict_text(ctx.texts, verdict), rows)
+
+
+async def record_unanswered(ctx: Context, question: str, verdict: Verdict) -> None:
+    ctx.session.add(
+        FaqUnanswered(
+            user_id=ctx.user.id,
+            question=question[:MAX_STORED],
+            outcome=verdict.outcome,
+            best_entry_id=verdict.entry.id if verdict.entry else None,
+            score=verdict.score,
+        )
+    )
+
+
+@router.button("faq")
+async def ask(incoming: Incoming, ctx: Context) -> None:
+    if ctx.args[:1] == ["show"] and len(ctx.args) > 1:
+        entry = faq_of(ctx).kb.get(ctx.args[1])
+        if entry is None:
+            ctx.say("faq.gone", [[menu_button(ctx)]])
+        elif entry.handoff:
+            offer_person(ctx, Verdict(HANDOFF, entry, 1.0))
+        else:
+            answer(ctx, Verdict(ANSWER, entry, 1.0))
+        return
+    ctx.finish()
+    ctx.say("faq.prompt", [[menu_button(ctx)]])
+
+
+@router.text()
+async def free_text(incoming: Incoming, ctx: Context) -> bool:
+    question = incoming.text.strip()
+    if not question:
+        return False
+    verdict = faq_of(ctx).decide(question)
+    log.info(
+        "faq %s %s %.3f", verdict.outcome, verdict.entry.id if verdict.entry else "-", verdict.score
+    )
+    if verdict.outcome == ANSWER:
+        answer(ctx, verdict)
+    elif verdict.outcome == SUGGEST:
+        rows = [[Button(entry.title, f"faq:show:{entry.id}")] for entry in verdict.suggestions]
+        ctx.reply(verdict_text(ctx.texts, verdict), [*rows, [menu_button(ctx)]])
+    else:
+        await record_unanswered(ctx, question, verdict)
+        offer_person(ctx, verdict)
+    return True

@@ -1,0 +1,124 @@
+"""The decision: answer, suggest up to three entries, hand over to a person, or admit
+not knowing. Shared by the dialogue, `navbot ask` and `navbot faq-eval`."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from handlers.faq.kb import FAQ_DIR, Entry, KnowledgeBase, load_kb
+from handlers.faq.matcher import Analyzer, Candidate, Index
+from texts import Region, TextsError
+
+# Chosen on tests/faq_dev.jsonl (see `navbot faq-eval` and bench/faq_bench.py).
+# An entry's score: BLEND x its best phrasing + (1 - BLEND) x the whole entry as one text.
+BLEND = 0.2
+ANSWER_AT = 0.3
+# Answer only when the runner-up is clearly behind; otherwise ask which one was meant.
+MARGIN = 0.03
+# A question of one word that no entry is asked with ("номинал") is answered only when
+# that word belongs to one entry much more than to any other.
+ONE_WORD_MARGIN = 0.15
+SUGGEST_AT = 0.2
+# Answer outright only when the base knows words carrying this share of the question.
+KNOWN_AT = 0.4
+MAX_SUGGESTIONS = 3
+
+ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str
+    entry: Entry | None = None
+    score: float = 0.0
+    suggestions: tuple[Entry, ...] = field(default_factory=tuple)
+
+    @property
+    def handoff(self) -> bool:
+        """True when the parent is passed to a person: a handoff topic or "don't know"."""
+        return self.outcome in (HANDOFF, UNKNOWN)
+
+
+class Faq:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        mode: str = "lemma",
+        typos: bool = True,
+        blend: float = BLEND,
+        answer_at: float = ANSWER_AT,
+        margin: float = MARGIN,
+        suggest_at: float = SUGGEST_AT,
+        known_at: float = KNOWN_AT,
+    ) -> None:
+        self.kb = kb
+        self.index = Index(kb, Analyzer(kb.lexicon, mode=mode, typos=typos), blend=blend)
+        self.answer_at = answer_at
+        self.margin = margin
+        self.suggest_at = suggest_at
+        self.known_at = known_at
+
+    def decide(self, question: str) -> Verdict:
+        found = self.index.search(question)
+        candidates, triggered = found.candidates, found.triggered
+        if triggered is not None:
+            return Verdict(HANDOFF, triggered, 1.0)
+        if not candidates or candidates[0].score < self.suggest_at:
+            score = candidates[0].score if candidates else 0.0
+            return Verdict(UNKNOWN, None, round(score, 3))
+        top = candidates[0]
+        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+        if top.entry.handoff and top.score >= self.suggest_at:
+            return Verdict(HANDOFF, top.entry, round(top.score, 3))
+        margin = self.margin if found.terms > 1 or found.exact else ONE_WORD_MARGIN
+        if (
+            top.score >= self.answer_at
+            and top.score - runner_up >= margin
+            and found.known >= self.known_at
+        ):
+            return Verdict(ANSWER, top.entry, round(top.score, 3))
+        suggestions = _suggestions(candidates, self.suggest_at)
+        if not suggestions:
+            return Verdict(UNKNOWN, None, round(top.score, 3))
+        return Verdict(SUGGEST, top.entry, round(top.score, 3), suggestions)
+
+
+def _suggestions(candidates: list[Candidate], floor: float) -> tuple[Entry, ...]:
+    picked = [c.entry for c in candidates if c.score >= floor * 0.8 and not c.entry.handoff]
+    return tuple(picked[:MAX_SUGGESTIONS])
+
+
+def render(entry: Entry, region: Region) -> str:
+    return entry.answer.format(region=region)
+
+
+def check_region(faq: Faq, region: Region) -> None:
+    """Every answer renders for this region with its placeholders filled."""
+    for entry in faq.kb.entries:
+        for _, name, _, _ in string.Formatter().parse(entry.answer):
+            if not name:
+                continue
+            field_name = name.split(".", 1)[1]
+            value = getattr(region, field_name, None)
+            if value is None or not str(value).strip():
+                raise TextsError(
+                    f"texts/faq/{entry.source}: entry '{entry.id}' uses {{{name}}}, "
+                    f"which region '{region.id}' does not fill"
+                )
+
+
+def faq_for(region: Region) -> Faq:
+    """The shared knowledge base, checked against the region the bot serves."""
+    faq = load_faq()
+    check_region(faq, region)
+    return faq
+
+
+@lru_cache(maxsize=4)
+def load_faq(directory: Path = FAQ_DIR) -> Faq:
+    """The knowledge base and its index, built once per process (changes need a restart)."""
+    return Faq(load_kb(directory))

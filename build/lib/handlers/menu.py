@@ -1,0 +1,56 @@
+"""Greeting, main menu, help, the hotline's contacts, and what to say to anything else."""
+
+from __future__ import annotations
+
+from handlers.core import Button, Context, Incoming, Reply, Router
+
+router = Router("menu")
+router.menu_item(90, "menu.item_contacts", "contacts")
+
+
+def main_menu(ctx: Context, menu_router: Router) -> Reply:
+    rows = [[ctx.button(item.label_key, item.payload)] for item in menu_router.menu_items]
+    return Reply(ctx.texts("menu.choose"), rows)
+
+
+def menu_button(ctx: Context) -> Button:
+    return ctx.button("common.to_menu", "menu")
+
+
+@router.command("start", description_key="menu.cmd_start")
+async def start(incoming: Incoming, ctx: Context) -> None:
+    ctx.say("menu.greeting")
+    from handlers.registration import resume_offer
+
+    resume_offer(ctx)
+    ctx.show_menu()
+
+
+@router.command("menu", description_key="menu.cmd_menu")
+@router.button("menu")
+async def menu(incoming: Incoming, ctx: Context) -> None:
+    ctx.show_menu()
+
+
+@router.command("help", description_key="menu.cmd_help")
+@router.button("help")
+async def help_(incoming: Incoming, ctx: Context) -> None:
+    ctx.say("menu.help", [[menu_button(ctx)]])
+
+
+@router.button("contacts")
+async def contacts(incoming: Incoming, ctx: Context) -> None:
+    municipality = ctx.region.municipality(ctx.user.municipality_id)
+    text = ctx.texts("menu.contacts")
+    if ctx.region.hotline_email:
+        text += "\n" + ctx.texts("menu.contacts_email")
+    if municipality is not None and municipality.hotline_phone:
+        text += "\n" + ctx.texts(
+            "menu.contacts_municipal", name=municipality.name, phone=municipality.hotline_phone
+        )
+    ctx.reply(text, [[menu_button(ctx)]])
+
+
+@router.on_attachment
+async def attachment(incoming: Incoming, ctx: Context) -> None:
+    ctx.say("menu.not_text", [[menu_button(ctx)]])

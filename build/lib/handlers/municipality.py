@@ -1,0 +1,99 @@
+"""Choosing the parent's municipality: it decides contacts, certificate kind and catalogue.
+
+Step "municipality:choose": the parent pages through the list with buttons or types
+the name (typos and short forms such as «Минводы» are understood).
+"""
+
+from __future__ import annotations
+
+from rapidfuzz import fuzz, process
+
+from handlers.core import Button, Context, Incoming, Router
+from handlers.menu import menu_button
+from texts import Municipality, Region
+
+router = Router("municipality")
+router.menu_item(80, "municipality.menu_item", "muni")
+
+PAGE_SIZE = 8
+MIN_SCORE = 80
+
+
+def _norm(value: str) -> str:
+    return " ".join(value.lower().replace("ё", "е").replace("-", " ").split())
+
+
+def find_municipality(region: Region, query: str) -> Municipality | None:
+    """The municipality a parent means by `query`, or None when unsure."""
+    wanted = _norm(query)
+    if not wanted:
+        return None
+    choices: dict[str, Municipality] = {}
+    for item in region.municipalities:
+        for name in (item.name, *item.aliases):
+            choices[_norm(name)] = item
+    if wanted in choices:
+        return choices[wanted]
+    best = process.extractOne(wanted, list(choices), scorer=fuzz.WRatio, score_cutoff=MIN_SCORE)
+    if best is None:
+        return None
+    # WRatio favours partial matches; a short query must still be close to the whole alias.
+    if len(wanted) < 5 and fuzz.ratio(wanted, best[0]) < MIN_SCORE:
+        return None
+    return choices[best[0]]
+
+
+def show_page(ctx: Context, page: int) -> None:
+    items = ctx.region.municipalities
+    pages = max(1, (len(items) + PAGE_SIZE - 1) // PAGE_SIZE)
+    page = min(max(page, 0), pages - 1)
+    rows = [
+        [Button(item.name, f"muni:set:{item.id}")]
+        for item in items[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    ]
+    nav = []
+    if page > 0:
+        nav.append(ctx.button("common.back", f"muni:page:{page - 1}"))
+    if page < pages - 1:
+        nav.append(ctx.button("common.more", f"muni:page:{page + 1}"))
+    if nav:
+        rows.append(nav)
+    rows.append([menu_button(ctx)])
+    ctx.go("municipality:choose")
+    ctx.data["municipality_page"] = page
+    ctx.say("municipality.ask", rows, page=page + 1, pages=pages)
+
+
+@router.button("muni")
+async def municipality_buttons(incoming: Incoming, ctx: Context) -> None:
+    action = ctx.args[0] if ctx.args else ""
+    if action == "page" and len(ctx.args) > 1 and ctx.args[1].isdigit():
+        show_page(ctx, int(ctx.args[1]))
+    elif action == "set" and len(ctx.args) > 1:
+        chosen = ctx.region.municipality(ctx.args[1])
+        if chosen is None:
+            show_page(ctx, 0)
+        else:
+            remember(ctx, chosen)
+    else:
+        current = ctx.region.municipality(ctx.user.municipality_id)
+        if current is not None:
+            ctx.say("municipality.current", name=current.name)
+        show_page(ctx, 0)
+
+
+@router.step("municipality")
+async def municipality_typed(incoming: Incoming, ctx: Context) -> None:
+    chosen = find_municipality(ctx.region, incoming.text)
+    if chosen is None:
+        ctx.say("municipality.not_found", query=incoming.text.strip()[:100])
+        show_page(ctx, int(ctx.data.get("municipality_page", 0)))
+        return
+    remember(ctx, chosen)
+
+
+def remember(ctx: Context, chosen: Municipality) -> None:
+    ctx.user.municipality_id = chosen.id
+    ctx.finish()
+    ctx.say("municipality.saved", name=chosen.name)
+    ctx.show_menu()

@@ -1,0 +1,199 @@
+"""The Navigator registration walkthrough: one step per message, driven by buttons.
+
+Progress lives in `ctx.data["reg"]` ({"step": n, "done": bool}), so a parent who
+leaves at step 4 is offered step 4 when they come back (here and after /start).
+The steps wait for button presses only; the conversation step stays empty so a
+question typed mid-walkthrough reaches the free-text handlers (the FAQ). Only the
+optional СНИЛС check and the municipality search wait for typed input.
+"""
+
+from __future__ import annotations
+
+from handlers.core import Button, Context, Incoming, Router
+from handlers.hotline import offer_person
+from handlers.menu import menu_button
+from handlers.municipality import find_municipality
+from handlers.validators import format_snils, snils_digits, snils_ok
+
+router = Router("registration")
+router.menu_item(10, "registration.menu_item", "reg")
+
+TOTAL = 8
+# The usual problems of each step, in the order they are offered.
+PROBLEMS: dict[int, tuple[str, ...]] = {
+    1: ("municipality", "teen"),
+    2: ("registered", "teen"),
+    3: ("municipality", "registered", "teen"),
+    4: ("no_email",),
+    5: ("password", "no_email"),
+    6: ("password",),
+    7: ("other_parent", "teen"),
+    8: ("other_parent",),
+}
+ALL_PROBLEMS = ("no_email", "password", "registered", "other_parent", "municipality", "teen")
+# Steps with a helper that waits for typed input.
+SNILS_STEP = 7
+
+
+def progress(ctx: Context) -> dict:
+    return ctx.data.setdefault("reg", {"step": 1, "done": False})
+
+
+def _step_arg(ctx: Context, index: int = 0) -> int:
+    """A step number from the button payload, clamped to 1..TOTAL (1 when absent or broken)."""
+    try:
+        value = int(ctx.args[index])
+    except (IndexError, ValueError):
+        return 1
+    return min(max(value, 1), TOTAL)
+
+
+def _step_button(ctx: Context, n: int) -> Button:
+    return ctx.button("registration.to_step", f"reg:go:{n}", n=n)
+
+
+def show_step(ctx: Context, n: int) -> None:
+    ctx.finish()
+    state = progress(ctx)
+    state["step"], state["done"] = n, False
+    text = ctx.texts("registration.header", n=n, total=TOTAL, title=title(ctx, n))
+    text += "\n\n" + ctx.texts(f"registration.steps.s{n}")
+    if n == 1 and ctx.region.navigator_url_alt:
+        text += "\n\n" + ctx.texts("registration.steps.s1_alt")
+    municipality = ctx.region.municipality(ctx.user.municipality_id)
+    if n == 3 and municipality is not None:
+        text += "\n\n" + ctx.texts("registration.your_municipality", name=municipality.name)
+    rows = [
+        [
+            ctx.button("registration.next", f"reg:next:{n}"),
+            ctx.button("registration.trouble", f"reg:help:{n}"),
+        ]
+    ]
+    if n == SNILS_STEP:
+        rows.append([ctx.button("registration.check_snils", f"reg:snils:{n}")])
+    rows.append([ctx.button("common.back", f"reg:back:{n}"), menu_button(ctx)])
+    ctx.reply(text, rows)
+
+
+def title(ctx: Context, n: int) -> str:
+    return ctx.texts(f"registration.titles.s{n}")
+
+
+def resume_offer(ctx: Context) -> bool:
+    """Offer to continue an unfinished walkthrough; True when offered."""
+    state = ctx.data.get("reg")
+    if not state or state.get("done") or int(state.get("step", 1)) <= 1:
+        return False
+    n = min(int(state["step"]), TOTAL)
+    ctx.say(
+        "registration.resume",
+        [
+            [ctx.button("registration.continue", f"reg:go:{n}", n=n)],
+            [ctx.button("registration.restart", "reg:go:1")],
+        ],
+        n=n,
+        total=TOTAL,
+        title=title(ctx, n),
+    )
+    return True
+
+
+def finish_walkthrough(ctx: Context) -> None:
+    ctx.finish()
+    progress(ctx).update(step=TOTAL, done=True)
+    ctx.say(
+        "registration.finished",
+        [
+            [ctx.button("registration.to_confirmation", "confirm")],
+            [ctx.button("registration.to_certificate", "cert")],
+            [menu_button(ctx)],
+        ],
+    )
+
+
+def show_problems(ctx: Context, n: int) -> None:
+    ctx.finish()
+    rows = [[ctx.button(f"registration.problems.{p}", f"reg:p:{p}:{n}")] for p in PROBLEMS[n]]
+    rows.append([ctx.button("registration.other_problem", f"reg:person:{n}")])
+    rows.append([_step_button(ctx, n), menu_button(ctx)])
+    ctx.say("registration.problems_intro", rows, n=n)
+
+
+def show_answer(ctx: Context, problem: str, n: int) -> None:
+    ctx.finish()
+    rows = []
+    if problem == "municipality":
+        rows.append([ctx.button("registration.find_municipality", f"reg:muni:{n}")])
+    rows.append([ctx.button("registration.person", f"reg:person:{n}")])
+    rows.append([_step_button(ctx, n), menu_button(ctx)])
+    ctx.say(f"registration.answers.{problem}", rows)
+
+
+@router.button("reg")
+async def registration_buttons(incoming: Incoming, ctx: Context) -> None:
+    action = ctx.args[0] if ctx.args else ""
+    rest = ctx.args[1:]
+    ctx.args = rest
+    if action == "":
+        if not resume_offer(ctx):
+            show_step(ctx, 1)
+    elif action == "go":
+        show_step(ctx, _step_arg(ctx))
+    elif action == "next":
+        n = _step_arg(ctx)
+        if n >= TOTAL:
+            finish_walkthrough(ctx)
+        else:
+            show_step(ctx, n + 1)
+    elif action == "back":
+        show_step(ctx, max(_step_arg(ctx) - 1, 1))
+    elif action == "help":
+        show_problems(ctx, _step_arg(ctx))
+    elif action == "p" and rest and rest[0] in ALL_PROBLEMS:
+        show_answer(ctx, rest[0], _step_arg(ctx, 1))
+    elif action == "person":
+        ctx.finish()
+        offer_person(ctx, extra_rows=[[_step_button(ctx, _step_arg(ctx))]])
+    elif action == "snils":
+        ctx.go("reg:snils")
+        ctx.say("registration.snils.ask", [[_step_button(ctx, SNILS_STEP)]])
+    elif action == "muni":
+        ctx.go(f"reg:muni:{_step_arg(ctx)}")
+        ctx.say("registration.municipality_search.ask", [[_step_button(ctx, _step_arg(ctx))]])
+    else:
+        show_step(ctx, int(progress(ctx).get("step", 1)))
+
+
+@router.step("reg:snils")
+async def snils_typed(incoming: Incoming, ctx: Context) -> None:
+    digits = snils_digits(incoming.text)
+    back = [[_step_button(ctx, SNILS_STEP), menu_button(ctx)]]
+    if not digits:
+        ctx.finish()
+        ctx.say("registration.snils.not_number", n=SNILS_STEP)
+        show_step(ctx, SNILS_STEP)
+    elif len(digits) != 11:
+        ctx.say("registration.snils.length", back, count=len(digits))
+    elif snils_ok(digits):
+        ctx.finish()
+        ctx.say("registration.snils.ok", back, snils=format_snils(digits))
+    else:
+        ctx.say("registration.snils.wrong", back, snils=format_snils(digits))
+
+
+@router.step("reg:muni")
+async def municipality_typed(incoming: Incoming, ctx: Context) -> None:
+    tail = (ctx.state.step or "").rsplit(":", 1)[-1]
+    n = min(max(int(tail), 1), TOTAL) if tail.isdigit() else 1
+    ctx.finish()
+    query = incoming.text.strip()[:100]
+    found = find_municipality(ctx.region, query)
+    if found is None:
+        ctx.say("registration.municipality_search.not_found", query=query)
+        offer_person(ctx, extra_rows=[[_step_button(ctx, n)]])
+        return
+    text = ctx.texts("registration.municipality_search.found", query=query, name=found.name)
+    if ctx.user.municipality_id is None:
+        ctx.user.municipality_id = found.id
+        text += " " + ctx.texts("registration.municipality_search.remembered")
+    ctx.reply(text, [[_step_button(ctx, n), menu_button(ctx)]])

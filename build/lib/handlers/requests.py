@@ -1,0 +1,311 @@
+"""Enrollment requests: choose a child, give a phone and a comment, confirm; «Мои заявки».
+
+The confirmation screen carries a one-time token in its «Отправить» button: a second
+tap (or a re-delivered update) finds the request already stored under that token.
+Steps "req:phone" and "req:comment" wait for typed input.
+"""
+
+from __future__ import annotations
+
+import secrets
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from sqlalchemy import select
+
+from handlers.children import MAX_AGE, MIN_AGE, ensure_consent, start_child, today, years
+from handlers.core import Context, Incoming, Router
+from handlers.menu import menu_button
+from storage.models import OPEN_STATUSES, Child, EnrollmentRequest, Program
+from storage.requests import (
+    age_on,
+    as_utc,
+    child_of,
+    children_of,
+    open_request,
+    requests_of,
+    set_status,
+    submit,
+)
+
+router = Router("requests")
+router.menu_item(60, "requests.menu_item", "req")
+
+COMMENT_LIMIT = 500
+
+
+def normalise_phone(text: str) -> str | None:
+    """A Russian mobile or landline number as +7 XXX XXX-XX-XX, or None."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not digits or any(ch.isalpha() for ch in text):
+        return None
+    try:
+        number = phonenumbers.parse(text, "RU")
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code != 7 or phonenumbers.region_code_for_number(number) != "RU":
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def draft(ctx: Context) -> dict:
+    return ctx.data.setdefault("req", {})
+
+
+def stop_row(ctx: Context) -> list:
+    return [ctx.button("requests.btn_stop", "req:drop")]
+
+
+async def start_request(ctx: Context, program_id: str) -> None:
+    ctx.finish()
+    program = await ctx.session.get(Program, int(program_id)) if program_id.isdigit() else None
+    if program is None:
+        ctx.say("requests.no_program", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    if not await ensure_consent(ctx, f"req:new:{program.id}"):
+        return
+    ctx.data["req"] = {"program": program.id}
+    children = await children_of(ctx.session, ctx.user.id)
+    if not children:
+        ctx.say("requests.first_child", title=program.title)
+        start_child(ctx, after=str(program.id))
+        return
+    rows = [
+        [ctx.button("requests.btn_child", f"req:child:{c.id}", name=c.full_name)] for c in children
+    ]
+    rows.append([ctx.button("children.btn_add", f"child:add:{program.id}")])
+    rows.append(stop_row(ctx))
+    ctx.say("requests.ask_child", rows, title=program.title)
+
+
+async def child_chosen(ctx: Context, child: Child) -> None:
+    program_id = draft(ctx).get("program")
+    program = await ctx.session.get(Program, program_id) if program_id else None
+    if program is None:
+        ctx.say("requests.no_program", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    age = age_on(child.birth_date, today(ctx))
+    back = [[ctx.button("catalogue.btn_change", "cat"), menu_button(ctx)]]
+    if not MIN_AGE <= age <= MAX_AGE:
+        ctx.say(
+            "requests.child_age",
+            back,
+            name=child.full_name,
+            age=years(ctx, age),
+            low=MIN_AGE,
+            high=MAX_AGE,
+        )
+        return
+    if not program.age_from <= age <= program.age_to:
+        ctx.say(
+            "requests.program_age",
+            back,
+            name=child.full_name,
+            age=years(ctx, age),
+            low=program.age_from,
+            high=program.age_to,
+        )
+        return
+    existing = await open_request(ctx.session, child.id, program.id)
+    if existing is not None:
+        ctx.say(
+            "requests.already_open",
+            [[ctx.button("requests.menu_item", "req")]],
+            number=existing.id,
+            name=child.full_name,
+        )
+        return
+    draft(ctx)["child"] = child.id
+    ask_phone(ctx)
+
+
+def ask_phone(ctx: Context) -> None:
+    ctx.go("req:phone")
+    rows = []
+    if ctx.data.get("req_phone"):
+        rows.append(
+            [ctx.button("requests.btn_same_phone", "req:phone", phone=ctx.data["req_phone"])]
+        )
+    rows.append(stop_row(ctx))
+    ctx.say("requests.ask_phone", rows)
+
+
+def ask_comment(ctx: Context) -> None:
+    ctx.go("req:comment")
+    ctx.say(
+        "requests.ask_comment",
+        [[ctx.button("requests.btn_no_comment", "req:nocomment")], stop_row(ctx)],
+    )
+
+
+async def confirm(ctx: Context) -> None:
+    ctx.finish()
+    data = draft(ctx)
+    program = await ctx.session.get(Program, data.get("program", 0))
+    child = await child_of(ctx.session, ctx.user.id, data.get("child", 0))
+    if program is None or child is None or not data.get("phone"):
+        ctx.say("requests.stale", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    data["token"] = secrets.token_hex(8)
+    ctx.say(
+        "requests.confirm",
+        [[ctx.button("requests.btn_send", f"req:send:{data['token']}")], stop_row(ctx)],
+        title=program.title,
+        organisation=program.organisation,
+        name=child.full_name,
+        phone=data["phone"],
+        comment=data.get("comment") or "—",
+    )
+
+
+async def send(ctx: Context, token: str) -> None:
+    ctx.finish()
+    data = draft(ctx)
+    mine = [[ctx.button("requests.menu_item", "req"), menu_button(ctx)]]
+    stored = await ctx.session.scalar(
+        select(EnrollmentRequest.id).where(EnrollmentRequest.submit_key == token)
+    )
+    if stored is not None:
+        ctx.say("requests.already_sent", mine, number=stored)
+        return
+    if data.get("token") != token or not data.get("child") or not data.get("program"):
+        ctx.say("requests.stale", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    child = await child_of(ctx.session, ctx.user.id, data["child"])
+    program = await ctx.session.get(Program, data["program"])
+    if child is None or program is None:
+        ctx.say("requests.stale", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    result = await submit(
+        ctx.session,
+        user_id=ctx.user.id,
+        child_id=child.id,
+        program_id=program.id,
+        phone=data["phone"],
+        comment=data.get("comment", ""),
+        key=token,
+    )
+    ctx.data.pop("req", None)
+    if not result.created:
+        ctx.say("requests.already_open", mine, number=result.request.id, name=child.full_name)
+        return
+    ctx.say(
+        "requests.sent",
+        mine,
+        number=result.request.id,
+        title=program.title,
+        organisation=program.organisation,
+    )
+
+
+async def show_requests(ctx: Context) -> None:
+    ctx.finish()
+    rows = await requests_of(ctx.session, ctx.user.id)
+    if not rows:
+        ctx.say("requests.none", [[ctx.button("catalogue.menu_item", "cat")], [menu_button(ctx)]])
+        return
+    zone = ZoneInfo(ctx.region.timezone)
+    lines = [ctx.texts("requests.list_title", n=len(rows))]
+    buttons = []
+    for request, program, child in rows:
+        line = ctx.texts(
+            "requests.list_item",
+            number=request.id,
+            title=program.title,
+            name=child.full_name,
+            status=ctx.texts(f"requests.status.{request.status}"),
+            date=as_utc(request.created_at).astimezone(zone).strftime("%d.%m.%Y"),
+        )
+        if request.reason:
+            line += "\n" + ctx.texts("requests.list_reason", reason=request.reason)
+        lines.append(line)
+        if request.status in OPEN_STATUSES:
+            buttons.append(
+                [ctx.button("requests.btn_cancel", f"req:cancel:{request.id}", number=request.id)]
+            )
+    buttons.append([menu_button(ctx)])
+    ctx.reply("\n\n".join(lines), buttons)
+
+
+async def cancel(ctx: Context, request_id: str, confirmed: bool) -> None:
+    request = (
+        await ctx.session.get(EnrollmentRequest, int(request_id)) if request_id.isdigit() else None
+    )
+    if request is None or request.user_id != ctx.user.id:
+        await show_requests(ctx)
+        return
+    if request.status not in OPEN_STATUSES:
+        ctx.say(
+            "requests.cannot_cancel",
+            number=request.id,
+            status=ctx.texts(f"requests.status.{request.status}"),
+        )
+        await show_requests(ctx)
+        return
+    if not confirmed:
+        ctx.say(
+            "requests.cancel_confirm",
+            [
+                [ctx.button("requests.btn_cancel_yes", f"req:cancelok:{request.id}")],
+                [ctx.button("common.no", "req")],
+            ],
+            number=request.id,
+        )
+        return
+    await set_status(ctx.session, request, "cancelled", "", "parent")
+    ctx.say("requests.cancelled", number=request.id)
+    await show_requests(ctx)
+
+
+@router.button("req")
+async def request_buttons(incoming: Incoming, ctx: Context) -> None:
+    action, value = [*ctx.args, "", ""][:2]
+    if action == "new":
+        await start_request(ctx, value)
+    elif action == "child":
+        child = await child_of(ctx.session, ctx.user.id, int(value)) if value.isdigit() else None
+        if child is None:
+            await show_requests(ctx)
+        else:
+            await child_chosen(ctx, child)
+    elif action == "phone" and ctx.data.get("req_phone") and draft(ctx).get("child"):
+        draft(ctx)["phone"] = ctx.data["req_phone"]
+        ask_comment(ctx)
+    elif action == "nocomment" and draft(ctx).get("phone"):
+        draft(ctx)["comment"] = ""
+        await confirm(ctx)
+    elif action == "send":
+        await send(ctx, value)
+    elif action == "cancel":
+        await cancel(ctx, value, confirmed=False)
+    elif action == "cancelok":
+        await cancel(ctx, value, confirmed=True)
+    elif action == "drop":
+        ctx.data.pop("req", None)
+        ctx.say("requests.dropped")
+        ctx.show_menu()
+    else:
+        await show_requests(ctx)
+
+
+@router.step("req:phone")
+async def phone_typed(incoming: Incoming, ctx: Context) -> None:
+    phone = normalise_phone(incoming.text)
+    if phone is None:
+        ctx.say("requests.bad_phone", [stop_row(ctx)])
+        return
+    draft(ctx)["phone"] = phone
+    ctx.data["req_phone"] = phone
+    ask_comment(ctx)
+
+
+@router.step("req:comment")
+async def comment_typed(incoming: Incoming, ctx: Context) -> None:
+    comment = incoming.text.strip()
+    if len(comment) > COMMENT_LIMIT:
+        ctx.say("requests.long_comment", [stop_row(ctx)], limit=COMMENT_LIMIT, n=len(comment))
+        return
+    draft(ctx)["comment"] = comment
+    await confirm(ctx)

@@ -1,0 +1,242 @@
+"""Tables. Every schema change also gets an Alembic revision in storage/migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (so it stays an auto-incrementing rowid).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class User(Base):
+    """A parent as seen by one messenger: (channel, platform user id) is unique."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("channel", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    municipality_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # --- guided ---
+    # When the parent told the bot the child's data are confirmed in person (None: not yet).
+    # Reminders to bring the documents stop once this is set.
+    data_confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ConversationState(Base):
+    """Where a user is in a dialogue: the step and the fields collected so far (JSON)."""
+
+    __tablename__ = "conversation_states"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[str | None] = mapped_column(String(128), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # [[label, payload], ...] of the buttons last shown, so typing a label presses it.
+    last_buttons: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TranscriptEntry(Base):
+    """One message in or out, exactly as the parent saw it."""
+
+    __tablename__ = "transcript"
+    __table_args__ = (Index("ix_transcript_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    text: Mapped[str] = mapped_column(Text, default="")
+    buttons: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    payload: Mapped[str | None] = mapped_column(String(255), default=None)
+    platform_message_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    platform_update_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Outgoing only: "pending" until delivery reports "sent" or "failed" (with the error).
+    status: Mapped[str | None] = mapped_column(String(16), default=None)
+    error: Mapped[str | None] = mapped_column(String(500), default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ProcessedUpdate(Base):
+    """A platform update id already handled, so a re-delivered update is ignored."""
+
+    __tablename__ = "processed_updates"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- faq ---
+class FaqUnanswered(Base):
+    """A free-text question the bot did not answer from the knowledge base, for staff:
+    outcome "unknown" (no entry fitted) or "handoff" (a topic for a person)."""
+
+    __tablename__ = "faq_unanswered"
+    __table_args__ = (Index("ix_faq_unanswered_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None
+    )
+    question: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    best_entry_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- catalogue and enrollment requests ---
+
+# The six official направленности of additional general-education programs.
+DIRECTIONS = ("technical", "science", "sports", "arts", "tourism", "social")
+# free: no payment; certificate: by the «учёт» certificate; pf: paid from the nominal (ПФ).
+FUNDINGS = ("free", "certificate", "pf")
+# new -> accepted / rejected / enrolled / cancelled; accepted -> enrolled / rejected / cancelled.
+REQUEST_STATUSES = ("new", "accepted", "rejected", "enrolled", "cancelled")
+OPEN_STATUSES = ("new", "accepted")
+
+
+class Program(Base):
+    """One program of the catalogue, keyed by its id in the Navigator."""
+
+    __tablename__ = "programs"
+    __table_args__ = (
+        Index("ix_programs_search", "municipality_id", "direction", "funding"),
+        Index("ix_programs_organisation", "organisation"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    navigator_id: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    organisation: Mapped[str] = mapped_column(String(255))
+    municipality_id: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(255), default="")
+    direction: Mapped[str] = mapped_column(String(16))
+    age_from: Mapped[int] = mapped_column(Integer)
+    age_to: Mapped[int] = mapped_column(Integer)
+    funding: Mapped[str] = mapped_column(String(16))
+    price: Mapped[int | None] = mapped_column(Integer, default=None)  # roubles, ПФ only
+    schedule: Mapped[str] = mapped_column(String(255), default="")
+    places_left: Mapped[int | None] = mapped_column(Integer, default=None)
+    url: Mapped[str] = mapped_column(String(500))
+    sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Lower-cased title, organisation and address with ё -> е, for keyword search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """A parent's consent to personal-data processing (152-ФЗ): which text, when."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    region: Mapped[str] = mapped_column(String(32))
+    text_version: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Child(Base):
+    """A child of a parent (user), stored only after the parent's consent."""
+
+    __tablename__ = "children"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    birth_date: Mapped[date] = mapped_column(Date)
+    certificate_number: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EnrollmentRequest(Base):
+    """A parent's request (заявка) to enroll a child in a program."""
+
+    __tablename__ = "enrollment_requests"
+    __table_args__ = (
+        # One open request per child and program, enforced by the database.
+        Index(
+            "uq_enrollment_requests_open",
+            "child_id",
+            "program_id",
+            unique=True,
+            sqlite_where=sql_text("status IN ('new', 'accepted')"),
+            postgresql_where=sql_text("status IN ('new', 'accepted')"),
+        ),
+        Index("ix_enrollment_requests_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="RESTRICT"))
+    phone: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    # The token of the confirmation screen: a second tap on «Отправить» finds this row.
+    submit_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """What happened to requests and personal data, with no personal data in it."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(16))  # "parent" | "staff" | "system"
+    request_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,199 @@
+"""Every word a parent or staff member reads, loaded from TOML files beside this module.
+
+- `texts/ru/*.toml`: UI strings. A file `menu.toml` with a key `greeting` is
+  addressed as "menu.greeting". Nested tables add more dots.
+- `texts/regions/<id>.toml`: a region profile (see `Region`).
+
+Strings use `str.format` placeholders. `{region.navigator_url}` and the other
+region fields are filled from the active region profile; any other name must be
+passed by the caller. A value that is a list of three strings is a Russian
+plural: forms for 1, 2-4 and 5+ ("{n} заявка", "{n} заявки", "{n} заявок"),
+chosen by the `n` argument.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TEXTS_DIR = Path(__file__).resolve().parent
+REGIONS_DIR = TEXTS_DIR / "regions"
+
+
+class TextsError(Exception):
+    """A broken texts file or region profile: one line naming the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Municipality:
+    id: str
+    name: str
+    # True: certificates with a nominal (personalised financing) are issued here;
+    # False: only «сертификат учёта»; None: not known, the parent is sent to the МОЦ.
+    nominal: bool | None = None
+    nominal_since: int | None = None
+    hotline_phone: str = ""
+    aliases: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Region:
+    id: str
+    code: str
+    name: str
+    name_prepositional: str
+    navigator_url: str
+    navigator_url_alt: str
+    timezone: str
+    hotline_name: str
+    hotline_phone: str
+    hotline_email: str
+    municipalities: tuple[Municipality, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def municipality(self, municipality_id: str | None) -> Municipality | None:
+        for item in self.municipalities:
+            if item.id == municipality_id:
+                return item
+        return None
+
+    @property
+    def hotline_contacts(self) -> str:
+        parts = [self.hotline_phone]
+        if self.hotline_email:
+            parts.append(self.hotline_email)
+        return ", ".join(p for p in parts if p)
+
+
+def available_regions(directory: Path = REGIONS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise TextsError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_region(region_id: str, directory: Path = REGIONS_DIR) -> Region:
+    path = directory / f"{region_id}.toml"
+    if not path.exists():
+        known = ", ".join(available_regions(directory)) or "none"
+        raise TextsError(
+            f"region profile '{region_id}' not found: expected file {path} (available: {known})"
+        )
+    raw = _read_toml(path)
+    required = ("code", "name", "name_prepositional", "navigator_url", "timezone", "hotline")
+    missing = [key for key in required if key not in raw]
+    if missing:
+        raise TextsError(f"{path}: missing key(s) {', '.join(missing)}")
+    hotline = raw["hotline"]
+    municipalities = []
+    for index, item in enumerate(raw.get("municipalities", []), start=1):
+        if "id" not in item or "name" not in item:
+            raise TextsError(f"{path}: municipality #{index} needs 'id' and 'name'")
+        known_keys = {"id", "name", "nominal", "nominal_since", "hotline_phone", "aliases"}
+        municipalities.append(
+            Municipality(
+                id=item["id"],
+                name=item["name"],
+                nominal=item.get("nominal"),
+                nominal_since=item.get("nominal_since"),
+                hotline_phone=item.get("hotline_phone", ""),
+                aliases=tuple(item.get("aliases", ())),
+                extra={k: v for k, v in item.items() if k not in known_keys},
+            )
+        )
+    if not municipalities:
+        raise TextsError(f"{path}: no [[municipalities]] listed")
+    ids = [m.id for m in municipalities]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise TextsError(f"{path}: duplicate municipality id(s) {', '.join(duplicates)}")
+    top_keys = set(required) | {"navigator_url_alt", "municipalities", "id"}
+    return Region(
+        id=region_id,
+        code=str(raw["code"]),
+        name=raw["name"],
+        name_prepositional=raw["name_prepositional"],
+        navigator_url=raw["navigator_url"],
+        navigator_url_alt=raw.get("navigator_url_alt", ""),
+        timezone=raw["timezone"],
+        hotline_name=hotline.get("name", ""),
+        hotline_phone=hotline.get("phone", ""),
+        hotline_email=hotline.get("email", ""),
+        municipalities=tuple(municipalities),
+        extra={
+            **{k: v for k, v in raw.items() if k not in top_keys},
+            # Further hotline fields (e.g. a technical support line), as written.
+            "hotline": {k: v for k, v in hotline.items() if k not in ("name", "phone", "email")},
+        },
+    )
+
+
+def plural_form(n: int) -> int:
+    """Index of the Russian plural form for n: 0 (1, 21), 1 (2-4, 22-24), 2 (the rest)."""
+    n = abs(n)
+    if n % 10 == 1 and n % 100 != 11:
+        return 0
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return 1
+    return 2
+
+
+def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, Any], path: Path) -> None:
+    for key, value in table.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, Mapping):
+            _flatten(full, value, out, path)
+        elif isinstance(value, str) or (
+            isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value)
+        ):
+            out[full] = value
+        else:
+            raise TextsError(f"{path}: '{full}' must be a string or a list of 3 plural forms")
+
+
+class Texts:
+    """The UI strings of one language, rendered against one region profile."""
+
+    def __init__(self, region: Region, directory: Path = TEXTS_DIR / "ru") -> None:
+        self.region = region
+        self._strings: dict[str, Any] = {}
+        for path in sorted(directory.glob("*.toml")):
+            _flatten(path.stem, _read_toml(path), self._strings, path)
+
+    def keys(self) -> Iterator[str]:
+        return iter(self._strings)
+
+    def has(self, key: str) -> bool:
+        return key in self._strings
+
+    def raw(self, key: str) -> str | list[str]:
+        try:
+            return self._strings[key]
+        except KeyError:
+            raise KeyError(f"no text '{key}' under texts/ru") from None
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        value = self.raw(key)
+        if isinstance(value, list):
+            if "n" not in params:
+                raise KeyError(f"text '{key}' has plural forms and needs n=")
+            value = value[plural_form(int(params["n"]))]
+        return value.format(region=self.region, **params)
+
+    @staticmethod
+    def placeholders(template: str) -> set[str]:
+        """Top-level placeholder names used by a template ("region", "name", ...)."""
+        names = set()
+        for _, field_name, _, _ in string.Formatter().parse(template):
+            if field_name:
+                names.add(field_name.split(".")[0].split("[")[0])
+        return names

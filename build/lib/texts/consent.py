@@ -1,0 +1,34 @@
+"""The region's consent text for personal-data processing (152-ФЗ), with its version.
+
+`texts/consent/<region>.toml` holds `version` (stored with every consent given, so a
+changed text is asked for again) and `text` (shown to the parent before anything
+about a child is stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from texts import TEXTS_DIR, TextsError, _read_toml
+
+CONSENT_DIR = TEXTS_DIR / "consent"
+
+
+@dataclass(frozen=True)
+class ConsentText:
+    version: str
+    text: str
+
+
+def load_consent(region_id: str, directory: Path = CONSENT_DIR) -> ConsentText:
+    path = directory / f"{region_id}.toml"
+    if not path.exists():
+        raise TextsError(f"consent text for region '{region_id}' not found: expected file {path}")
+    raw = _read_toml(path)
+    version, text = raw.get("version"), raw.get("text")
+    if not isinstance(version, str) or not version.strip():
+        raise TextsError(f"{path}: 'version' must be a non-empty string")
+    if not isinstance(text, str) or not text.strip():
+        raise TextsError(f"{path}: 'text' must be a non-empty string")
+    return ConsentText(version=version.strip(), text=text.strip())

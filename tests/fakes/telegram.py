@@ -1,0 +1,339 @@
+"""A fake Telegram Bot API: getUpdates long polling, sendMessage with Telegram's checks
+(HTML entities, 4096 characters, inline keyboards and 64-byte callback data), flood
+control (429 with retry_after beyond 30 messages/s or a chat's burst), blocked users
+(403), answerCallbackQuery, setMyCommands and webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.common import Bucket, Server, Window
+
+TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
+TAGS |= {"span", "tg-spoiler", "tg-emoji", "blockquote"}
+TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^<>]*)>")
+ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+PARSE_ERROR = "Bad Request: can't parse entities: "
+COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+
+
+def parse_html(text: str) -> str:
+    """The text a user sees for HTML parse mode, or ApiError as Telegram answers."""
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        offset = len(text[:i].encode())
+        if char == "<":
+            match = TAG.match(text, i)
+            if not match:
+                raise ApiError(
+                    400,
+                    f"{PARSE_ERROR}Unexpected end of name token at byte offset {offset}",
+                )
+            closing, name = match.group(1), match.group(2).lower()
+            if name not in TAGS:
+                raise ApiError(
+                    400,
+                    f'Bad Request: can\'t parse entities: Unsupported start tag "{name}" '
+                    f"at byte offset {offset}",
+                )
+            if closing:
+                if not stack or stack[-1] != name:
+                    raise ApiError(
+                        400,
+                        f"{PARSE_ERROR}Unmatched end tag at byte offset {offset}",
+                    )
+                stack.pop()
+            else:
+                stack.append(name)
+            i = match.end()
+        elif char == "&" and ENTITY.match(text, i):
+            match = ENTITY.match(text, i)
+            assert match is not None
+            out.append(html.unescape(match.group()))
+            i = match.end()
+        else:
+            out.append(char)
+            i += 1
+    if stack:
+        raise ApiError(
+            400,
+            f"Bad Request: can't parse entities: Can't find end tag corresponding to start tag "
+            f'"{stack[-1]}"',
+        )
+    return "".join(out)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Sent:
+    chat_id: int
+    message_id: int
+    text: str
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)  # (label, data)
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeTelegram(Server):
+    def __init__(
+        self, token: str = "123456:TEST-token", *, per_second: int = 30, chat_burst: int = 10
+    ):
+        super().__init__()
+        self.token = token
+        self.updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1000)
+        self._message_ids = itertools.count(1)
+        self._callback_ids = itertools.count(1)
+        self.sent: list[Sent] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.rejected: list[str] = []
+        self.answered: list[str] = []
+        self.open_callbacks: set[str] = set()
+        self.blocked: set[int] = set()
+        self.commands: list[dict[str, str]] = []
+        self.webhook: dict[str, Any] = {}
+        self.flood_next = 0  # answer that many sendMessage calls with 429
+        self.flood_retry_after = 1
+        self.server_errors_next = 0  # answer that many sendMessage calls with 502
+        self.global_window = Window(per_second)
+        self.chat_burst = chat_burst
+        self._chat_buckets: dict[int, Bucket] = {}
+        self.web_app.router.add_post("/bot{token}/{method}", self._handle)
+        self.web_app.router.add_get("/bot{token}/{method}", self._handle)
+
+    # -- what users do ----------------------------------------------------------------
+    def _user(self, user_id: int) -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": f"Parent{user_id}"}
+
+    def _message(self, user_id: int, **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": f"Parent{user_id}"},
+            "from": self._user(user_id),
+            **content,
+        }
+
+    async def push(self, update: dict[str, Any]) -> dict[str, Any]:
+        update = {"update_id": next(self._update_ids), **update}
+        self.updates.append(update)
+        await self.notify()
+        return update
+
+    async def redeliver(self, update: dict[str, Any]) -> None:
+        self.updates.append(update)
+        await self.notify()
+
+    async def message(self, user_id: int, text: str) -> dict[str, Any]:
+        return await self.push({"message": self._message(user_id, text=text)})
+
+    async def sticker(self, user_id: int) -> dict[str, Any]:
+        sticker = {
+            "file_id": "CAAC",
+            "file_unique_id": "AQAD",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+        return await self.push({"message": self._message(user_id, sticker=sticker)})
+
+    async def voice(self, user_id: int) -> dict[str, Any]:
+        voice = {"file_id": "AwAC", "file_unique_id": "AgAD", "duration": 3}
+        return await self.push({"message": self._message(user_id, voice=voice)})
+
+    async def callback(self, user_id: int, data: str, message_id: int = 1) -> dict[str, Any]:
+        query_id = str(next(self._callback_ids))
+        self.open_callbacks.add(query_id)
+        message = self._message(user_id, text="…")
+        message["message_id"] = message_id
+        message["from"] = {"id": 1, "is_bot": True, "first_name": "Bot"}
+        query = {
+            "id": query_id,
+            "from": self._user(user_id),
+            "chat_instance": "1",
+            "message": message,
+            "data": data,
+        }
+        return await self.push({"callback_query": query})
+
+    def to(self, chat_id: int) -> list[Sent]:
+        return [sent for sent in self.sent if sent.chat_id == chat_id]
+
+    # -- the API ----------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append((method, params))
+        try:
+            if request.match_info["token"] != self.token:
+                raise ApiError(401, "Unauthorized")
+            handler = getattr(self, f"api_{method}", None)
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            result = await handler(params)
+        except ApiError as exc:
+            if method == "sendMessage":
+                self.rejected.append(exc.description)
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": exc.status,
+                "description": exc.description,
+            }
+            if exc.retry_after is not None:
+                body["parameters"] = {"retry_after": exc.retry_after}
+            return web.json_response(body, status=exc.status)
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    async def _params(request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return await request.json()
+        params: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            form = await request.post()
+            params.update({key: value for key, value in form.items() if isinstance(value, str)})
+        for key in ("reply_markup", "allowed_updates", "commands"):
+            if isinstance(params.get(key), str):
+                try:
+                    params[key] = json.loads(params[key])
+                except ValueError as exc:
+                    raise web.HTTPBadRequest(text=f"{key} is not JSON") from exc
+        return params
+
+    async def api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"id": 1, "is_bot": True, "first_name": "Навигатор", "username": "navigator_bot"}
+
+    async def api_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = {}
+        return True
+
+    async def api_setWebhook(self, params: dict[str, Any]) -> bool:
+        url = params.get("url", "")
+        if not url.startswith("https://"):
+            raise ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        self.webhook = params
+        return True
+
+    async def api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
+        offset = int(params.get("offset", 0) or 0)
+        timeout = float(params.get("timeout", 0) or 0)
+        if offset:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + timeout
+        async with self.changed:
+            while not self.updates and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self.changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+        return list(self.updates[:100])
+
+    async def api_setMyCommands(self, params: dict[str, Any]) -> bool:
+        commands = params.get("commands") or []
+        if len(commands) > 100:
+            raise ApiError(400, "Bad Request: too many commands")
+        for command in commands:
+            if not COMMAND.match(command.get("command", "")):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(command.get("description", "")) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands = commands
+        return True
+
+    async def api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        query_id = params.get("callback_query_id", "")
+        if query_id not in self.open_callbacks:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired")
+        self.open_callbacks.discard(query_id)
+        self.answered.append(query_id)
+        return True
+
+    async def api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        if self.server_errors_next > 0:
+            self.server_errors_next -= 1
+            raise ApiError(502, "Bad Gateway")
+        if self.flood_next > 0:
+            self.flood_next -= 1
+            raise ApiError(
+                429,
+                f"Too Many Requests: retry after {self.flood_retry_after}",
+                self.flood_retry_after,
+            )
+        window = self._chat_buckets.setdefault(chat_id, Bucket(self.chat_burst, 1.0))
+        if not self.global_window.allow() or not window.allow():
+            raise ApiError(429, "Too Many Requests: retry after 1", 1)
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        raw = params.get("text", "")
+        text = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        buttons = self._keyboard(params.get("reply_markup"))
+        sent = Sent(chat_id, next(self._message_ids), text, buttons)
+        self.sent.append(sent)
+        await self.notify()
+        return {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": 1, "is_bot": True, "first_name": "Bot"},
+            "text": text,
+        }
+
+    @staticmethod
+    def _keyboard(markup: Any) -> list[list[tuple[str, str]]]:
+        if not markup:
+            return []
+        rows = markup.get("inline_keyboard")
+        if not isinstance(rows, list):
+            raise ApiError(400, "Bad Request: can't parse inline keyboard button: field is missing")
+        if sum(len(row) for row in rows) > 100:
+            raise ApiError(400, "Bad Request: reply markup is too long")
+        result = []
+        for row in rows:
+            if len(row) > 8:
+                raise ApiError(400, "Bad Request: too many buttons in a row")
+            out = []
+            for button in row:
+                label = button.get("text", "")
+                data = button.get("callback_data")
+                if not label:
+                    raise ApiError(
+                        400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                    )
+                if data is None or not 1 <= len(data.encode()) <= 64:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+                out.append((label, data))
+            result.append(out)
+        return result

@@ -1,0 +1,265 @@
+"""A fake VK API for a community bot: methods under /method/ with VK's checks (access
+token, API version, 20 requests/s per token → error 6, random_id deduplication,
+message length, keyboard schema and limits → error 911, users who did not allow
+messages → error 901) and a Bots Long Poll server (message_new, message_event,
+`failed` 1/2/3)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.common import Server, Window
+
+ACTIONS = {"text", "callback", "open_link", "location", "vkpay", "open_app"}
+
+
+class VkError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Sent:
+    peer_id: int
+    message_id: int
+    text: str
+    random_id: int
+    buttons: list[list[tuple[str, str, str]]] = field(default_factory=list)  # type, label, payload
+
+
+def _keyboard(raw: str) -> list[list[tuple[str, str, str]]]:
+    def bad(why: str) -> VkError:
+        return VkError(911, f"Keyboard format is invalid: {why}")
+
+    try:
+        keyboard = json.loads(raw)
+    except ValueError as exc:
+        raise bad("not JSON") from exc
+    rows = keyboard.get("buttons")
+    if not isinstance(rows, list):
+        raise bad("buttons is a required field")
+    inline = bool(keyboard.get("inline"))
+    max_rows, max_total = (6, 10) if inline else (10, 40)
+    if len(rows) > max_rows:
+        raise bad(f"too many rows: {len(rows)} > {max_rows}")
+    if sum(len(row) for row in rows) > max_total:
+        raise bad(f"too many buttons: > {max_total}")
+    result = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) > 5:
+            raise bad("a row holds at most 5 buttons")
+        out = []
+        for button in row:
+            action = button.get("action") or {}
+            kind = action.get("type")
+            if kind not in ACTIONS:
+                raise bad(f"action.type {kind!r} is unknown")
+            label = action.get("label", "")
+            if kind in ("text", "callback", "open_link", "open_app"):
+                if not label:
+                    raise bad("action.label is required")
+                if len(label) > 40:
+                    raise bad("action.label is longer than 40 characters")
+            payload = action.get("payload", "")
+            if payload:
+                if len(payload.encode()) > 255:
+                    raise bad("action.payload is longer than 255 bytes")
+                try:
+                    json.loads(payload)
+                except ValueError as exc:
+                    raise bad("action.payload is not JSON") from exc
+            color = button.get("color")
+            if color is not None and color not in ("primary", "secondary", "negative", "positive"):
+                raise bad("color is unknown")
+            out.append((kind, label, payload))
+        result.append(out)
+    return result
+
+
+class FakeVk(Server):
+    def __init__(
+        self, token: str = "vk1.a.TEST", group_id: int = 777, *, per_second: int = 20
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.group_id = group_id
+        self.window = Window(per_second)
+        self.key = secrets.token_hex(8)
+        self.ts = 1
+        self.events: list[tuple[int, dict[str, Any]]] = []  # (ts, event)
+        self._message_ids = itertools.count(1)
+        self.sent: list[Sent] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.rejected: list[str] = []
+        self.answered: list[str] = []
+        self.blocked: set[int] = set()
+        self.errors_next: list[int] = []  # error codes for the next messages.send calls
+        self.lp_failures: list[int] = []  # `failed` values for the next long-poll checks
+        self.lp_http_errors = 0  # long-poll checks answered with HTTP 502
+        self.lp_connects = 0
+        self._seen_random: dict[tuple[int, int], int] = {}
+        self.web_app.router.add_post("/method/{method}", self._method)
+        self.web_app.router.add_get("/lp", self._longpoll)
+
+    # -- what users do ----------------------------------------------------------------
+    async def push(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        event = {
+            "group_id": self.group_id,
+            "type": kind,
+            "event_id": secrets.token_hex(20),
+            "v": "5.199",
+            "object": obj,
+        }
+        await self.redeliver(event)
+        return event
+
+    async def redeliver(self, event: dict[str, Any]) -> None:
+        self.events.append((self.ts, event))
+        self.ts += 1
+        await self.notify()
+
+    async def message(self, user_id: int, text: str, **extra: Any) -> dict[str, Any]:
+        message = {
+            "date": int(time.time()),
+            "from_id": user_id,
+            "id": next(self._message_ids),
+            "out": 0,
+            "peer_id": user_id,
+            "text": text,
+            "conversation_message_id": 1,
+            "attachments": [],
+            "important": False,
+            "is_hidden": False,
+            **extra,
+        }
+        client_info = {
+            "button_actions": ["text", "vkpay", "open_app", "location", "open_link", "callback"],
+            "keyboard": True,
+            "inline_keyboard": True,
+            "carousel": True,
+            "lang_id": 0,
+        }
+        return await self.push("message_new", {"message": message, "client_info": client_info})
+
+    async def sticker(self, user_id: int) -> dict[str, Any]:
+        attachment = {"type": "sticker", "sticker": {"product_id": 1, "sticker_id": 9}}
+        return await self.message(user_id, "", attachments=[attachment])
+
+    async def press(self, user_id: int, payload: str) -> dict[str, Any]:
+        obj = {
+            "user_id": user_id,
+            "peer_id": user_id,
+            "event_id": secrets.token_hex(6),
+            "payload": json.loads(payload),
+            "conversation_message_id": 1,
+        }
+        return await self.push("message_event", obj)
+
+    def to(self, peer_id: int) -> list[Sent]:
+        return [sent for sent in self.sent if sent.peer_id == peer_id]
+
+    # -- the API ----------------------------------------------------------------------
+    async def _method(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        form = await request.post()
+        params = {key: value for key, value in form.items() if isinstance(value, str)}
+        params.update(request.query)
+        self.calls.append((method, params))
+        try:
+            if params.get("access_token") != self.token:
+                raise VkError(5, "User authorization failed: invalid access_token (4).")
+            if not params.get("v"):
+                raise VkError(8, "Invalid request: v (version) is required")
+            if not self.window.allow():
+                raise VkError(6, "Too many requests per second")
+            handler = getattr(self, "api_" + method.replace(".", "_"), None)
+            if handler is None:
+                raise VkError(3, "Unknown method passed")
+            result = await handler(params)
+        except VkError as exc:
+            if method == "messages.send":
+                self.rejected.append(f"{exc.code}: {exc.message}")
+            error = {"error_code": exc.code, "error_msg": exc.message, "request_params": []}
+            return web.json_response({"error": error})
+        return web.json_response({"response": result})
+
+    async def api_groups_getLongPollServer(self, params: dict[str, str]) -> dict[str, Any]:
+        if params.get("group_id") != str(self.group_id):
+            raise VkError(100, "One of the parameters specified was missing or invalid: group_id")
+        self.lp_connects += 1
+        return {"key": self.key, "server": f"{self.base}/lp", "ts": str(self.ts)}
+
+    async def api_messages_send(self, params: dict[str, str]) -> int:
+        if self.errors_next:
+            code = self.errors_next.pop(0)
+            raise VkError(
+                code,
+                {
+                    6: "Too many requests per second",
+                    9: "Flood control",
+                    10: "Internal server error",
+                }.get(code, "Error"),
+            )
+        if "random_id" not in params:
+            raise VkError(100, "One of the parameters specified was missing or invalid: random_id")
+        peer_id, random_id = int(params["peer_id"]), int(params["random_id"])
+        if peer_id in self.blocked:
+            raise VkError(901, "Can't send messages for users without permission")
+        text = params.get("message", "")
+        if not text:
+            raise VkError(100, "One of the parameters specified was missing or invalid: message")
+        if len(text) > 4096:
+            raise VkError(914, "Message is too long")
+        buttons = _keyboard(params["keyboard"]) if params.get("keyboard") else []
+        if random_id and (peer_id, random_id) in self._seen_random:
+            return self._seen_random[(peer_id, random_id)]
+        sent = Sent(peer_id, next(self._message_ids), text, random_id, buttons)
+        self.sent.append(sent)
+        if random_id:
+            self._seen_random[(peer_id, random_id)] = sent.message_id
+        await self.notify()
+        return sent.message_id
+
+    async def api_messages_sendMessageEventAnswer(self, params: dict[str, str]) -> int:
+        for name in ("event_id", "user_id", "peer_id"):
+            if not params.get(name):
+                raise VkError(
+                    100, f"One of the parameters specified was missing or invalid: {name}"
+                )
+        self.answered.append(params["event_id"])
+        return 1
+
+    async def _longpoll(self, request: web.Request) -> web.Response:
+        self.calls.append(("lp", dict(request.query)))
+        if self.lp_http_errors > 0:
+            self.lp_http_errors -= 1
+            return web.Response(status=502, text="Bad Gateway")
+        if self.lp_failures:
+            failed = self.lp_failures.pop(0)
+            if failed == 1:
+                return web.json_response({"failed": 1, "ts": str(self.ts)})
+            self.key = secrets.token_hex(8)
+            return web.json_response({"failed": failed})
+        if request.query.get("key") != self.key:
+            return web.json_response({"failed": 2})
+        ts = int(request.query.get("ts", 0))
+        wait = float(request.query.get("wait", 25))
+        deadline = time.monotonic() + wait
+        async with self.changed:
+            while not any(t >= ts for t, _ in self.events) and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self.changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+        updates = [event for t, event in self.events if t >= ts]
+        return web.json_response({"ts": str(self.ts), "updates": updates})
