@@ -116,6 +116,11 @@ async def show_results(ctx: Context, page: int) -> None:
     ids = await search(ctx.session, current_filters(ctx))
     back = [ctx.button("catalogue.btn_change", "cat"), menu_button(ctx)]
     if not ids:
+        if not await search(ctx.session, Filters()):
+            # No program of this region is in the catalogue at all: changing the
+            # conditions cannot help, the Navigator itself can.
+            ctx.say("catalogue.empty", [[menu_button(ctx)]])
+            return
         ctx.say("catalogue.nothing", [back])
         return
     pages = (len(ids) + PAGE_SIZE - 1) // PAGE_SIZE

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from storage.catalogue import Filters, keyword_matches, search
 from storage.models import Program
 from tests.chat import ChatClient
+from tests.guided import region_app
 
 
 async def test_search_by_municipality_age_and_direction(chat: ChatClient, app):
@@ -123,3 +124,15 @@ async def test_search_query_filters_by_age_range(app):
         ids = await search(session, Filters(age=5, direction="technical"))
         programs = (await session.scalars(select(Program).where(Program.id.in_(ids)))).all()
     assert programs and all(p.age_from <= 5 <= p.age_to for p in programs)
+
+
+async def test_a_region_without_programs_sends_the_parent_to_its_navigator(settings):
+    async with region_app(settings, "tomsk") as app:
+        chat = ChatClient(app.engine)
+        await chat.send("/start")
+        await chat.press("Найти кружок")
+        await chat.press("Показать: 0 кружков")
+        assert "В моём каталоге пока нет кружков в Томской области" in chat.text
+        assert "https://р70.навигатор.дети/" in chat.text
+        assert "убрать часть условий" not in chat.text
+        assert chat.labels == ["В меню"]

@@ -145,7 +145,8 @@ async def test_check_for_a_child_under_five_and_over_eighteen(chat: ChatClient):
     await chat.press("Младше 5")
     assert "минимальный возраст устанавливает муниципалитет" in chat.text
     assert "муниципальном опорном центре" in chat.text
-    assert f"горячей линии {HOTLINE}" in chat.text  # municipality unknown
+    # The municipality is unknown, but in Stavropol krai every one issues nominals since 2023.
+    assert "во всех муниципалитетах с 2023 года" in chat.text
     await chat.press("Другие вопросы о сертификате")
     await chat.press("Что подходит моему ребёнку")
     await chat.press("Не знаю")
@@ -172,8 +173,40 @@ async def test_tomsk_check_sends_to_the_centre_when_the_nominal_is_unknown(setti
         await chat.press("Не знаю")
         assert "ЗАТО Северск: выдают ли здесь сертификаты с номиналом, я не знаю" in chat.text
         assert "8 (3822) 90-86-10" in chat.text
-        assert "видно в личном кабинете" in chat.text
+        assert "Оформлен ли сертификат, подскажут в муниципальном опорном центре" in chat.text
+        assert "лично, с документом ребёнка" in chat.text
         await chat.press("Другие вопросы о сертификате")
         await chat.press("Учёт и номинал")
         assert "пилотный регион с 2018 года" in chat.text
         assert "Ставрополь" not in chat.text
+
+
+async def test_tomsk_parent_learns_the_certificate_is_issued_in_person_not_in_the_account(
+    settings,
+):
+    async with region_app(settings, "tomsk") as app:
+        chat = ChatClient(app.engine)
+        await open_certificate(chat, "Как получить сертификат")
+        for fact in (
+            "Как получить сертификат в Томской области",
+            "определяет муниципальный орган управления образованием",
+            "свидетельством о рождении или паспортом, если ребёнку 14 или больше",
+            "заявление и согласие на обработку персональных данных",
+            "https://р70.навигатор.дети/",
+        ):
+            assert fact in chat.text, fact
+        assert "Управление сертификатом" not in chat.text
+        assert "Какие документы и куда идти" in chat.labels
+        await chat.press("Другие вопросы о сертификате")
+        await chat.press("Что значат статусы")
+        await chat.press("Сертификата ещё нет")
+        assert "Получить сертификат" not in chat.text
+        assert "один раз лично прийти в организацию" in chat.text
+        await chat.press("В меню")
+        await chat.press("Регистрация в Навигаторе")
+        for _ in range(7):
+            await chat.press("Готово, дальше")
+        assert "Шаг 8 из 8" in chat.text and "присвоят номер сертификата" in chat.text
+        await chat.press("Готово, дальше")
+        assert "оформите ребёнку сертификат" in chat.text
+        assert "активировать" not in chat.text

@@ -12,7 +12,7 @@ from handlers.children import clean_name, parse_date
 from storage.models import Child, Consent, EnrollmentRequest
 from tests.chat import ChatClient
 from tests.enrollment import born_years_ago, program, start_request, today
-from texts import available_regions
+from texts import available_regions, load_region
 from texts.consent import load_consent
 
 
@@ -55,7 +55,7 @@ async def test_consent_is_stored_with_the_text_version_and_time(chat: ChatClient
     assert "Напишите фамилию, имя и отчество ребёнка" in chat.text
     async with app.db.session() as session:
         consent = await session.scalar(select(Consent))
-    assert consent.text_version == load_consent("stavropol").version == "stavropol-2026-11"
+    assert consent.text_version == load_consent("stavropol").version == "stavropol-2026-11-23"
     assert consent.region == "stavropol"
     given = consent.given_at.replace(tzinfo=consent.given_at.tzinfo or UTC)
     assert abs((datetime.now(UTC) - given).total_seconds()) < 60
@@ -159,7 +159,7 @@ async def test_a_new_consent_text_version_is_asked_for_again(chat: ChatClient, a
     await chat.press("Согласен(на)")
     async with app.db.session() as session:
         versions = sorted((await session.scalars(select(Consent.text_version))).all())
-    assert versions == ["stavropol-2020-01", "stavropol-2026-11"]
+    assert versions == ["stavropol-2020-01", "stavropol-2026-11-23"]
 
 
 async def test_stored_children_are_offered_as_ages_in_the_search(chat: ChatClient, app):
@@ -182,3 +182,11 @@ def test_every_region_has_a_versioned_consent_text(region_id):
     consent = load_consent(region_id)
     assert consent.version.startswith(region_id)
     assert "152-ФЗ" in consent.text and "/delete_my_data" in consent.text
+    region = load_region(region_id)
+    # The operator is the region's own centre, and no other region is named.
+    assert f"Кто обрабатывает: {region.hotline_name}." in consent.text
+    for other in available_regions():
+        if other != region_id:
+            assert load_region(other).name_prepositional[:6] not in consent.text
+    for part in ("Какие данные:", "Зачем:", "Сколько хранят: пока вы их не удалите"):
+        assert part in consent.text

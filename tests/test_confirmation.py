@@ -31,7 +31,8 @@ async def test_why_and_which_documents(chat: ChatClient):
         "паспорт, если ребёнку 14 или больше",
         "СНИЛС ребёнка",
         "паспорт родителя",
-        "заявление и согласие на обработку персональных данных",
+        "подписать согласие на обработку персональных данных",
+        "«Доступна оплата сертификатом»",
     ):
         assert fact in chat.text, fact
 
@@ -120,7 +121,9 @@ async def test_switching_to_the_packaged_tomsk_profile_changes_urls_phones_and_p
         assert "Не нашёл «Ставрополь»" in chat.text
         await chat.send("Колпашево")
         assert "«Колпашевский район» у меня пока нет" in chat.text
-        assert "https://р70.навигатор.дети/" in chat.text
+        assert "определяет муниципальный орган управления образованием" in chat.text
+        assert "8 (3822) 90-86-10" in chat.text
+        assert "Управление сертификатом" not in chat.text
 
 
 @pytest.mark.parametrize("region_id", available_regions())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from texts import Texts, TextsError, available_regions, load_region, plural_form
+from texts import REGIONS_DIR, Texts, TextsError, available_regions, load_region, plural_form
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_DIRS = ("bot", "handlers", "storage")
@@ -105,3 +105,65 @@ def test_missing_region_names_the_file_and_the_alternatives():
 )
 def test_russian_plural_forms(n, form):
     assert plural_form(n) == form
+
+
+# Facts that hold only in Stavropol krai, or only on Navigators whose personal account is
+# described in the domain notes (not Tomsk's, where staff issue the certificate in person).
+STAVROPOL_ONLY = (
+    "Ставропол",
+    "8652",
+    "rmc126",
+    "р26",
+    "«Управление сертификатом»",
+    "«Получить сертификат»",
+    "«Активировать сертификат»",
+)
+
+
+def _rendered(texts: Texts) -> dict[str, str]:
+    out = {}
+    for key in texts.keys():
+        value = texts.raw(key)
+        templates = value if isinstance(value, list) else [value]
+        names = set().union(*(Texts.placeholders(t) for t in templates)) - {"region", "n"}
+        out[key] = texts(key, **{name: "X" for name in names}, n=1)
+    return out
+
+
+def test_tomsk_texts_carry_no_stavropol_facts_and_say_how_tomsk_issues_certificates():
+    rendered = _rendered(Texts(load_region("tomsk")))
+    leaks = sorted(
+        f"{key}: {fact}"
+        for key, text in rendered.items()
+        for fact in STAVROPOL_ONLY
+        if fact in text
+    )
+    assert not leaks, leaks
+    assert "муниципальный орган управления образованием" in rendered["certificate.how"]
+    assert "Сгенерировать" not in rendered["certificate.how"]  # staff's button, not the parent's
+    assert "заявление и согласие" in rendered["confirmation.intro"]
+    # The shared text keeps the personal-account path the Stavropol profile relies on.
+    stavropol = _rendered(Texts(load_region("stavropol")))
+    assert "«Управление сертификатом» → «Инструкции»" in stavropol["certificate.how"]
+
+
+def test_a_region_may_replace_only_existing_texts_keeping_their_shape(tmp_path):
+    source = (REGIONS_DIR / "stavropol.toml").read_text(encoding="utf-8")
+    anchor = "[hotline]\n"
+    cases = {
+        '[texts.menu]\nchoose = "Что вас интересует?"\n': None,
+        '[texts.menu]\nno_such_key = "x"\n': "replaces 'menu.no_such_key'",
+        '[texts.children]\nyears = "x"\n': "'children.years' must keep the shape",
+    }
+    for block, error in cases.items():
+        (tmp_path / "stavropol.toml").write_text(
+            source.replace(anchor, block + "\n" + anchor, 1), encoding="utf-8"
+        )
+        region = load_region("stavropol", tmp_path)
+        if error is None:
+            assert Texts(region)("menu.choose") == "Что вас интересует?"
+            assert Texts(load_region("stavropol"))("menu.choose") == "Выберите, что вас интересует:"
+        else:
+            with pytest.raises(TextsError) as failure:
+                Texts(region)
+            assert error in str(failure.value)

@@ -2,7 +2,9 @@
 
 - `texts/ru/*.toml`: UI strings. A file `menu.toml` with a key `greeting` is
   addressed as "menu.greeting". Nested tables add more dots.
-- `texts/regions/<id>.toml`: a region profile (see `Region`).
+- `texts/regions/<id>.toml`: a region profile (see `Region`). Its optional `[texts]`
+  table replaces UI strings where the region's procedure differs, addressed like the
+  files: `[texts.certificate] how = "..."` replaces "certificate.how".
 
 Strings use `str.format` placeholders. `{region.navigator_url}` and the other
 region fields are filled from the active region profile; any other name must be
@@ -160,6 +162,23 @@ def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, Any], path: P
             raise TextsError(f"{path}: '{full}' must be a string or a list of 3 plural forms")
 
 
+def region_overrides(region: Region, strings: Mapping[str, Any]) -> dict[str, Any]:
+    """The region profile's `[texts]` replacements, checked against the shared `strings`:
+    each must replace an existing key with a value of the same shape."""
+    table = region.extra.get("texts", {})
+    where = Path(f"texts/regions/{region.id}.toml")
+    if not isinstance(table, Mapping):
+        raise TextsError(f"{where}: 'texts' must be a table of replaced UI strings")
+    overrides: dict[str, Any] = {}
+    _flatten("", table, overrides, where)
+    for key, value in overrides.items():
+        if key not in strings:
+            raise TextsError(f"{where}: [texts] replaces '{key}', which is not a UI string")
+        if isinstance(value, list) != isinstance(strings[key], list):
+            raise TextsError(f"{where}: [texts] '{key}' must keep the shape of the shared text")
+    return overrides
+
+
 class Texts:
     """The UI strings of one language, rendered against one region profile."""
 
@@ -168,6 +187,7 @@ class Texts:
         self._strings: dict[str, Any] = {}
         for path in sorted(directory.glob("*.toml")):
             _flatten(path.stem, _read_toml(path), self._strings, path)
+        self._strings.update(region_overrides(region, self._strings))
 
     def keys(self) -> Iterator[str]:
         return iter(self._strings)
