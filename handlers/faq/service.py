@@ -17,7 +17,7 @@ from texts import Region, TextsError
 BLEND = 0.2
 ANSWER_AT = 0.3
 # Answer only when the runner-up is clearly behind; otherwise ask which one was meant.
-MARGIN = 0.03
+MARGIN = 0.06
 # A question of one word that no entry is asked with ("номинал") is answered only when
 # that word belongs to one entry much more than to any other.
 ONE_WORD_MARGIN = 0.15
