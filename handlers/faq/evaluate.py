@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.faq.service import ANSWER, Faq
+from handlers.faq.service import ANSWER, HANDOFF, Faq
 from texts import TextsError
 
 
@@ -14,6 +14,8 @@ from texts import TextsError
 class Labelled:
     question: str
     entry_id: str | None  # None: must not be answered from the base
+    # True: a topic for a person (complaint, money dispute, safety), to be handed over
+    handoff: bool = False
 
 
 @dataclass
@@ -25,6 +27,10 @@ class Report:
     answered_answerable: int = 0
     right: int = 0
     wrong: int = 0
+    handoffs_due: int = 0
+    handoffs_made: int = 0
+    # questions handed over as a complaint/dispute/safety topic although they are not
+    handoffs_wrong: int = 0
     misses: list[tuple[str, str | None, str, str | None, float]] = field(default_factory=list)
 
     @property
@@ -50,6 +56,11 @@ class Report:
             f"{self.answerable} answerable questions answered)",
             f"wrong answers: {self.wrong_rate:.1%} ({self.wrong} of {self.total})",
         ]
+        if self.handoffs_due or self.handoffs_wrong:
+            out.append(
+                f"handoffs: {self.handoffs_made} of {self.handoffs_due} handed to a person; "
+                f"{self.handoffs_wrong} other questions handed over by mistake"
+            )
         if self.misses:
             out.append(f"misses ({len(self.misses)}):")
             for question, expected, outcome, got, score in self.misses:
@@ -75,7 +86,7 @@ def read_labelled(path: Path) -> list[Labelled]:
             raise TextsError(f"{path}:{number}: not JSON: {exc.msg}") from None
         if not isinstance(raw, dict) or not isinstance(raw.get("q"), str) or "entry_id" not in raw:
             raise TextsError(f'{path}:{number}: expected {{"q": "...", "entry_id": "..." or null}}')
-        items.append(Labelled(raw["q"], raw["entry_id"]))
+        items.append(Labelled(raw["q"], raw["entry_id"], raw.get("handoff") is True))
     if not items:
         raise TextsError(f"{path}: no labelled questions")
     return items
@@ -92,6 +103,13 @@ def evaluate(faq: Faq, items: list[Labelled]) -> Report:
         if item.entry_id is not None:
             report.answerable += 1
         got = verdict.entry.id if verdict.entry else None
+        if item.handoff:
+            report.handoffs_due += 1
+            if verdict.outcome == HANDOFF:
+                report.handoffs_made += 1
+                continue
+        elif verdict.outcome == HANDOFF:
+            report.handoffs_wrong += 1
         if verdict.outcome == ANSWER:
             report.answered += 1
             if item.entry_id is not None:
@@ -101,6 +119,8 @@ def evaluate(faq: Faq, items: list[Labelled]) -> Report:
                 continue
             report.wrong += 1
         elif item.entry_id is None:
+            if item.handoff:
+                report.misses.append((item.question, None, verdict.outcome, got, verdict.score))
             continue
         report.misses.append((item.question, item.entry_id, verdict.outcome, got, verdict.score))
     return report

@@ -61,6 +61,8 @@ class Lexicon:
     synonyms: dict[str, str] = field(default_factory=dict)
     # Latin letter -> the Cyrillic letter it looks like
     lookalikes: dict[str, str] = field(default_factory=dict)
+    # Latin spelling -> Cyrillic, for questions typed entirely in Latin letters
+    translit: dict[str, str] = field(default_factory=dict)
     # "<number> <age word>" -> the terms of the age range the number falls in
     age_words: frozenset[str] = frozenset()
     ages: tuple[tuple[int, int, str], ...] = ()
@@ -165,6 +167,12 @@ def _lexicon(path: Path) -> Lexicon:
         for k, v in lookalikes.items()
     ):
         raise TextsError(f"{path}: lookalikes must map one letter to one letter")
+    translit = raw.get("translit", {})
+    if not isinstance(translit, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k.isascii() and k.isalpha()
+        for k, v in translit.items()
+    ):
+        raise TextsError(f"{path}: translit must map Latin letters to Cyrillic ones")
     ages = []
     for span, terms in raw.get("ages", {}).items():
         low, _, high = span.partition("-")
@@ -175,6 +183,7 @@ def _lexicon(path: Path) -> Lexicon:
         age_words=frozenset(_strings(path, "age_words", raw.get("age_words"), required=False)),
         ages=tuple(ages),
         lookalikes=lookalikes,
+        translit={k.lower(): v.lower() for k, v in translit.items()},
         stopwords=frozenset(w.lower().replace("ё", "е") for w in stopwords),
         synonyms={
             k.lower().replace("ё", "е"): v.lower().replace("ё", "е") for k, v in synonyms.items()

@@ -83,19 +83,33 @@ class Analyzer:
         self.mode = mode
         self.typos = typos
         self.vocabulary: list[str] = []
+        # Latin words the base itself uses (kept as they are, not transliterated).
+        self.vocabulary_latin: frozenset[str] = frozenset()
         # Terms the index holds: a text of stopwords only keeps those of them it knows.
         self.indexed: frozenset[str] = frozenset()
         self._corrections: dict[str, str] = {}
         self._lookalikes = str.maketrans(lexicon.lookalikes)
+        # Russian typed in Latin letters ("sertifikat kak poluchit"): longest spellings first.
+        spellings = sorted(lexicon.translit, key=len, reverse=True)
+        self._translit = re.compile("|".join(map(re.escape, spellings))) if spellings else None
         self._phrases: dict[tuple[str, ...], list[str]] = {}
         for key, value in lexicon.synonyms.items():
             self._phrases[tuple(key.split())] = value.split()
         self._longest = max((len(k) for k in self._phrases), default=1)
         self._reduce: Callable[[str], str] = {"lemma": lemma, "stem": stem}.get(mode, lambda w: w)
 
+    def cyrillic(self, word: str) -> str:
+        """A Russian word typed in Latin letters, in Cyrillic ("poluchit" -> its Cyrillic)."""
+        if self._translit is None:
+            return word
+        table = self.lexicon.translit
+        return self._translit.sub(lambda m: table[m.group()], word)
+
     def set_vocabulary(self, words: Iterable[str]) -> None:
         """Words of the base that a misspelt word of a question may be corrected to."""
+        words = set(words)
         self.vocabulary = sorted({w for w in words if len(w) >= 4 and _CYRILLIC.search(w)})
+        self.vocabulary_latin = frozenset(w for w in words if _LATIN.search(w))
         self._corrections.clear()
 
     def _correct(self, word: str) -> str:
@@ -133,6 +147,16 @@ class Analyzer:
                 if (word,) in self._phrases:
                     out.append((word, self._phrases[(word,)]))
                     continue
+                if self._translit and len(word) >= 2 and not _CYRILLIC.search(word):
+                    if _LATIN.search(word) and word not in self.vocabulary_latin:
+                        word_cyr = self.cyrillic(word)
+                        if (word_cyr,) in self._phrases:
+                            out.append((word, self._phrases[(word_cyr,)]))
+                            continue
+                        corrected = self._correct(word_cyr)
+                        base = self._reduce(corrected)
+                        out.append((word, self._phrases.get((base,), [base])))
+                        continue
                 corrected = self._correct(word)
                 if (corrected,) in self._phrases:
                     out.append((word, self._phrases[(corrected,)]))
@@ -186,6 +210,7 @@ class Index:
     K1 = 1.2
     B = 0.75
     SHORTLIST = 20
+    EXACT_BONUS = 0.1
 
     def __init__(self, kb: KnowledgeBase, analyzer: Analyzer, *, blend: float = 0.2) -> None:
         self.kb = kb
@@ -261,6 +286,13 @@ class Index:
             score = (self.blend * best + (1 - self.blend) * whole_score) / mass
             ranked.append(Candidate(self.entries[number], min(1.0, score)))
             numbers[self.entries[number].id] = number
+        # An entry asked with exactly these words (in any form) is the likeliest meaning.
+        ranked = [
+            Candidate(c.entry, min(1.0, c.score + self.EXACT_BONUS))
+            if terms in self.phrasing_terms[numbers[c.entry.id]]
+            else c
+            for c in ranked
+        ]
         ranked.sort(key=lambda c: c.score, reverse=True)
         exact = bool(ranked) and terms in self.phrasing_terms[numbers[ranked[0].entry.id]]
         return Found(ranked[:limit], triggered, known, len(terms), exact)

@@ -17,7 +17,7 @@ from texts import Region, TextsError
 BLEND = 0.2
 ANSWER_AT = 0.3
 # Answer only when the runner-up is clearly behind; otherwise ask which one was meant.
-MARGIN = 0.03
+MARGIN = 0.06
 # A question of one word that no entry is asked with ("номинал") is answered only when
 # that word belongs to one entry much more than to any other.
 ONE_WORD_MARGIN = 0.15
@@ -72,8 +72,16 @@ class Faq:
             return Verdict(UNKNOWN, None, round(score, 3))
         top = candidates[0]
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
-        if top.entry.handoff and top.score >= self.suggest_at:
-            return Verdict(HANDOFF, top.entry, round(top.score, 3))
+        if top.entry.handoff:
+            # Without a trigger, only a question clearly like a handoff topic goes to a
+            # person; a vague likeness ("кружки для детей с ОВЗ") is not a complaint.
+            if top.score >= self.answer_at and top.score - runner_up >= self.margin:
+                return Verdict(HANDOFF, top.entry, round(top.score, 3))
+            candidates = [c for c in candidates if not c.entry.handoff]
+            if not candidates or candidates[0].score < self.suggest_at:
+                return Verdict(UNKNOWN, None, round(top.score, 3))
+            top = candidates[0]
+            runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         margin = self.margin if found.terms > 1 or found.exact else ONE_WORD_MARGIN
         if (
             top.score >= self.answer_at
