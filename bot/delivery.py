@@ -78,27 +78,36 @@ VK_LIMITS = Limits(per_second=20)
 
 
 class RateLimiter:
-    """Spaces calls `1/per_second` apart overall and keeps a token bucket per chat."""
+    """Spaces calls `1/per_second` apart overall and keeps a token bucket per chat.
+
+    The overall spacing is measured between the moments calls are actually let
+    through (callers queue on a lock), so a stalled event loop cannot release a
+    bunch of overdue calls at once and trip the platform's flood control.
+    """
 
     MAX_CHATS = 10_000
-    MARGIN = 1.05  # space calls a little wider than the limit: clocks and networks jitter
+    MARGIN = 1.1  # space calls a little wider than the limit: clocks and networks jitter
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._next_slot = 0.0
+        self._last = -1e9
         self._lock = asyncio.Lock()
         self._chats: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, stamp
+
+    @property
+    def interval(self) -> float:
+        return self.MARGIN / self.limits.per_second if self.limits.per_second else 0.0
 
     async def acquire(self, chat_id: str) -> None:
         if self.limits.chat_per_second:
             await self._chat_token(chat_id)
         if self.limits.per_second:
             async with self._lock:
-                now = time.monotonic()
-                slot = max(now, self._next_slot)
-                self._next_slot = slot + self.MARGIN / self.limits.per_second
-            if slot > now:
-                await asyncio.sleep(slot - now)
+                wait = self._last + self.interval - time.monotonic()
+                while wait > 0:
+                    await asyncio.sleep(wait)
+                    wait = self._last + self.interval - time.monotonic()
+                self._last = time.monotonic()
 
     async def _chat_token(self, chat_id: str) -> None:
         rate, burst = self.limits.chat_per_second, self.limits.chat_burst
@@ -116,7 +125,7 @@ class RateLimiter:
 
     def penalise(self, seconds: float) -> None:
         """After a flood-control answer, hold every call back for `seconds`."""
-        self._next_slot = max(self._next_slot, time.monotonic() + seconds)
+        self._last = max(self._last, time.monotonic() + seconds - self.interval)
 
 
 class Delivery:
