@@ -74,11 +74,16 @@ def status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def cmd_request_status(app: App, args: argparse.Namespace) -> int:
+    from bot.channels.serve import messenger_senders
+
     await app.db.migrate()
-    try:
-        change = await app.services.request_status.change(args.request_id, args.status, args.reason)
-    except StatusChangeError as exc:
-        raise CliError(str(exc)) from None
+    async with messenger_senders(app):
+        try:
+            change = await app.services.request_status.change(
+                args.request_id, args.status, args.reason
+            )
+        except StatusChangeError as exc:
+            raise CliError(str(exc)) from None
     told = (
         "parent notified"
         if change.notified

@@ -16,7 +16,7 @@ from bot.channels.vk import fit_keyboard
 from bot.web import create_web_app, serve
 from bot.web.telegram import SECRET_HEADER
 from handlers.core import Button
-from tests.cli import LiveProcess, write_config
+from tests.cli import LiveProcess, navbot, write_config
 from tests.messengers import messenger_settings, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,3 +149,52 @@ def test_vk_keyboard_layout_fits_the_inline_limits():
     for keyboard in many:
         assert len(keyboard) <= 6 and sum(len(row) for row in keyboard) <= 10
     assert sum(len(row) for keyboard in many for row in keyboard) == 23
+
+
+async def test_staff_status_change_from_the_command_line_reaches_the_parent_in_telegram(
+    tmp_path, database, running, fake_telegram
+):
+    """`navbot request-status` runs in its own process; the notice still reaches the
+    parent in their messenger through the delivery path."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from storage.models import Child, Program, User
+    from storage.requests import submit
+    from tests.messengers import TelegramParent
+
+    parent = TelegramParent(running, fake_telegram, 7301)
+    await parent.send("/start")
+    app = running.app
+    async with app.db.session() as session:
+        user = await session.scalar(select(User).where(User.platform_user_id == "7301"))
+        program = await session.scalar(select(Program).order_by(Program.id).limit(1))
+        child = Child(user_id=user.id, full_name="Петрова Анна", birth_date=date(2015, 3, 5))
+        session.add(child)
+        await session.flush()
+        made = await submit(
+            session,
+            user_id=user.id,
+            child_id=child.id,
+            program_id=program.id,
+            phone="+7 912 345-67-89",
+            comment="",
+            key="cli-test",
+        )
+        number, title = made.request.id, program.title
+
+    config = write_config(tmp_path, database)
+    env = {
+        "NAVBOT_CONFIG": str(config),
+        "NAVBOT_TELEGRAM__TOKEN": fake_telegram.token,
+        "NAVBOT_TELEGRAM__API_BASE": fake_telegram.base,
+    }
+    staff = await asyncio.to_thread(
+        navbot, "request-status", str(number), "accepted", cwd=tmp_path, env=env
+    )
+    assert staff.returncode == 0, staff.stderr
+    assert "parent notified" in staff.stdout
+    notice = fake_telegram.to(7301)[-1]
+    assert f"Заявка №{number} (Петрова Анна, «{title}») принята организацией" in notice.text
+    assert [label for row in notice.buttons for label, _ in row] == ["Мои заявки"]

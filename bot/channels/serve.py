@@ -10,7 +10,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,31 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
         for cleanup in reversed(cleanups):
             with contextlib.suppress(Exception):
                 await cleanup()
+
+
+@contextlib.asynccontextmanager
+async def messenger_senders(app: Any) -> AsyncIterator[list[str]]:
+    """Send-only Telegram / VK senders for a process that does not poll (a staff command):
+    messages it sends reach parents in their messenger through the same delivery path.
+    Yields the names of the channels that can be reached."""
+    closers: list[Any] = []
+    reachable: list[str] = []
+    try:
+        if app.settings.telegram_enabled:
+            from bot.channels.telegram import TelegramChannel
+
+            closers.append(TelegramChannel(app).close)
+            reachable.append("telegram")
+        if app.settings.vk_enabled:
+            from bot.channels.vk import VkChannel
+
+            VkChannel(app)
+            reachable.append("vk")
+        yield reachable
+    finally:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
 
 
 async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
