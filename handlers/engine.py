@@ -47,6 +47,7 @@ class DialogueEngine:
         self.texts = texts
         self.menu = menu
         self.services = services if services is not None else SimpleNamespace()
+        self._menu_label_cache: dict[str, str] | None = None
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -140,16 +141,26 @@ class DialogueEngine:
             row = await session.get(ConversationState, user.id)
             return [(label, payload) for label, payload in (row.last_buttons or [])] if row else []
 
-    @staticmethod
-    def _payload_for_label(state_row: ConversationState, text: str) -> str | None:
-        """A parent who types a button's label (or a console user) pressed that button."""
-        if not text or not state_row.last_buttons:
+    def _payload_for_label(self, state_row: ConversationState, text: str) -> str | None:
+        """A parent who types a button's label pressed that button: one of the buttons last
+        shown, or else a main-menu item («Мои заявки» typed on any screen opens it)."""
+        if not text:
             return None
         wanted = _norm_label(text)
-        for label, payload in state_row.last_buttons:
+        for label, payload in state_row.last_buttons or []:
             if _norm_label(label) == wanted:
                 return payload
-        return None
+        return self._menu_labels().get(wanted)
+
+    def _menu_labels(self) -> dict[str, str]:
+        if self._menu_label_cache is None:
+            labels = {
+                _norm_label(self.texts(item.label_key)): item.payload
+                for item in self.router.menu_items
+            }
+            labels.setdefault(_norm_label(self.texts("common.to_menu")), "menu")
+            self._menu_label_cache = labels
+        return self._menu_label_cache
 
     async def _user(self, session: AsyncSession, incoming: Incoming) -> User:
         user = await self.get_user(session, incoming.channel, incoming.user_id)

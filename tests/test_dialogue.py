@@ -132,3 +132,12 @@ async def test_pressing_another_button_leaves_the_typed_input_step(chat: ChatCli
     await chat.send("", payload="contacts")  # an older message's button
     await chat.send("Шпаковский")
     assert "Запомнил" not in chat.text
+
+
+async def test_a_main_menu_label_typed_on_any_screen_opens_that_section(chat: ChatClient):
+    await chat.send("/start")
+    await chat.press("Контакты горячей линии")
+    await chat.send("мой муниципалитет")
+    assert "Страница 1 из 5" in chat.text
+    await chat.send("Мои заявки")
+    assert "У вас пока нет заявок" in chat.text
