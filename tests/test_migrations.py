@@ -1,0 +1,32 @@
+"""The Alembic migrations build exactly the schema the models declare."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from storage.db import alembic_config
+from storage.models import Base
+
+
+def test_one_linear_history():
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1
+    assert len(script.get_bases()) == 1
+
+
+async def test_migrated_schema_matches_the_models(app):
+    def differences(connection):
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+    async with app.db.engine.connect() as conn:
+        diff = await conn.run_sync(differences)
+    assert diff == []
+
+
+async def test_migrate_twice_is_harmless(app):
+    await app.db.migrate()
+    script = ScriptDirectory.from_config(alembic_config())
+    assert await app.db.revision() == script.get_current_head()
