@@ -30,6 +30,32 @@ async def _main_menu_dialogue(parent) -> None:
     assert "Запомнил: Минераловодский городской округ" in parent.text
     await parent.send("/help")
     assert "/menu" in parent.text and HOTLINE in parent.text
+    await _every_section_of_the_menu(parent)
+
+
+async def _every_section_of_the_menu(parent) -> None:
+    """Each main-menu item opens its dialogue in this messenger, buttons and all."""
+    sections = [
+        ("Регистрация в Навигаторе", "Шаг 1 из 8"),
+        ("Сертификат: что это и как получить", "Сертификат дополнительного образования"),
+        ("Подтверждение данных ребёнка", "СНИЛС ребёнка"),
+        ("Найти кружок", "Поиск кружка или секции"),
+        ("Задать вопрос", "Напишите вопрос своими словами"),
+        ("Мои заявки", "У вас пока нет заявок"),
+        ("Мои дети и данные", "Вы пока не добавили ни одного ребёнка"),
+    ]
+    for label, expected in sections:
+        await parent.send("/menu")
+        await parent.press(label)
+        assert expected in parent.text, label
+    await parent.send("/menu")
+    await parent.press("Регистрация в Навигаторе")
+    await parent.press("Готово, дальше")
+    assert "Шаг 2 из 8" in parent.text
+    await parent.press("Не получается")
+    assert "Что не получается на шаге 2?" in parent.text
+    await parent.send("не приходит письмо на почту")
+    assert "«Спам»" in parent.text
 
 
 async def test_main_menu_dialogue_in_telegram(running: Running, fake_telegram):
@@ -38,7 +64,7 @@ async def test_main_menu_dialogue_in_telegram(running: Running, fake_telegram):
     assert not fake_telegram.rejected
     # every button press stopped the parent's spinner
     presses = [c for c in fake_telegram.calls if c[0] == "answerCallbackQuery"]
-    assert len(presses) == 4 and len(fake_telegram.answered) == 4
+    assert len(presses) == 14 and len(fake_telegram.answered) == 14
     assert [c["command"] for c in fake_telegram.commands] == [
         "start",
         "menu",
@@ -51,7 +77,7 @@ async def test_main_menu_dialogue_in_vk(running: Running, fake_vk):
     parent = VkParent(running, fake_vk, 601)
     await _main_menu_dialogue(parent)
     assert not fake_vk.rejected
-    assert len(fake_vk.answered) == 4
+    assert len(fake_vk.answered) == 14
 
 
 async def _user(app, channel: str, platform_id: int) -> User:
