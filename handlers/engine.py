@@ -78,9 +78,8 @@ class DialogueEngine:
 
     async def _handle(self, session: AsyncSession, incoming: Incoming) -> list[Reply]:
         if incoming.update_id is not None:
-            if await session.get(ProcessedUpdate, (incoming.channel, str(incoming.update_id))):
-                log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
-                return []
+            # The primary key decides: a re-delivered update fails this insert, and
+            # handle() then returns no replies.
             session.add(
                 ProcessedUpdate(channel=incoming.channel, update_id=str(incoming.update_id))
             )
@@ -112,16 +111,19 @@ class DialogueEngine:
             ctx.say("menu.not_understood")
             ctx.show_menu()
 
-        for reply in ctx.replies:
-            entry = TranscriptEntry(
+        entries = [
+            TranscriptEntry(
                 user_id=user.id,
                 direction="out",
                 text=reply.text,
                 buttons=reply.buttons_json(),
                 status="pending",
             )
-            session.add(entry)
-            await session.flush()
+            for reply in ctx.replies
+        ]
+        session.add_all(entries)
+        await session.flush()  # one batched insert; ids come back in order
+        for reply, entry in zip(ctx.replies, entries, strict=True):
             reply.transcript_id = entry.id
 
         shown = [b for reply in ctx.replies for b in reply.all_buttons()]

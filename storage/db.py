@@ -50,7 +50,11 @@ class Database:
         if self.dialect == "sqlite" and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, pool_pre_ping=True, connect_args=connect_args
+            url,
+            echo=echo,
+            # a server connection may have been dropped; a local SQLite file cannot be
+            pool_pre_ping=self.dialect != "sqlite",
+            connect_args=connect_args,
         )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
