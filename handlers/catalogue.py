@@ -13,8 +13,7 @@ from typing import Any
 from handlers.children import today
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
-from handlers.municipality import PAGE_SIZE as MUNI_PAGE_SIZE
-from handlers.municipality import find_municipality
+from handlers.municipality import find_municipality, municipality_buttons
 from storage.catalogue import Filters, programs_by_id, search
 from storage.models import DIRECTIONS, FUNDINGS, Program
 from storage.requests import age_on, children_of
@@ -140,20 +139,7 @@ async def show_results(ctx: Context, page: int) -> None:
 
 
 def municipality_page(ctx: Context, page: int) -> None:
-    items = ctx.region.municipalities
-    pages = max(1, (len(items) + MUNI_PAGE_SIZE - 1) // MUNI_PAGE_SIZE)
-    page = min(max(page, 0), pages - 1)
-    rows = [
-        [Button(item.name, f"cat:m:{item.id}")]
-        for item in items[page * MUNI_PAGE_SIZE : (page + 1) * MUNI_PAGE_SIZE]
-    ]
-    nav = []
-    if page > 0:
-        nav.append(ctx.button("common.back", f"cat:mp:{page - 1}"))
-    if page < pages - 1:
-        nav.append(ctx.button("common.more", f"cat:mp:{page + 1}"))
-    if nav:
-        rows.append(nav)
+    rows, page, pages = municipality_buttons(ctx, page, "cat:m", "cat:mp")
     rows.append([ctx.button("catalogue.any_muni", "cat:m:any")])
     ctx.go("cat:muni")
     ctx.data["cat_muni_page"] = page

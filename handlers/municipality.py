@@ -43,21 +43,30 @@ def find_municipality(region: Region, query: str) -> Municipality | None:
     return choices[best[0]]
 
 
-def show_page(ctx: Context, page: int) -> None:
+def municipality_buttons(
+    ctx: Context, page: int, choose: str, turn: str
+) -> tuple[list[list[Button]], int, int]:
+    """One page of the region's municipalities as buttons `<choose>:<id>`, with «Назад» /
+    «Ещё» buttons `<turn>:<page>`. Returns the rows, the page shown and the page count."""
     items = ctx.region.municipalities
     pages = max(1, (len(items) + PAGE_SIZE - 1) // PAGE_SIZE)
     page = min(max(page, 0), pages - 1)
     rows = [
-        [Button(item.name, f"muni:set:{item.id}")]
+        [Button(item.name, f"{choose}:{item.id}")]
         for item in items[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     ]
     nav = []
     if page > 0:
-        nav.append(ctx.button("common.back", f"muni:page:{page - 1}"))
+        nav.append(ctx.button("common.back", f"{turn}:{page - 1}"))
     if page < pages - 1:
-        nav.append(ctx.button("common.more", f"muni:page:{page + 1}"))
+        nav.append(ctx.button("common.more", f"{turn}:{page + 1}"))
     if nav:
         rows.append(nav)
+    return rows, page, pages
+
+
+def show_page(ctx: Context, page: int) -> None:
+    rows, page, pages = municipality_buttons(ctx, page, "muni:set", "muni:page")
     rows.append([menu_button(ctx)])
     ctx.go("municipality:choose")
     ctx.data["municipality_page"] = page
@@ -65,7 +74,7 @@ def show_page(ctx: Context, page: int) -> None:
 
 
 @router.button("muni")
-async def municipality_buttons(incoming: Incoming, ctx: Context) -> None:
+async def on_municipality_button(incoming: Incoming, ctx: Context) -> None:
     action = ctx.args[0] if ctx.args else ""
     if action == "page" and len(ctx.args) > 1 and ctx.args[1].isdigit():
         show_page(ctx, int(ctx.args[1]))

@@ -1,1 +1,0 @@
-"""The running program: CLI, configuration, wiring, channels to the outside world."""
