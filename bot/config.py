@@ -74,7 +74,6 @@ class VkSection(_Section):
 class WebSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    secret: SecretStr | None = None
 
 
 class ConsoleSection(_Section):
