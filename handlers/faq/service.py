@@ -10,7 +10,7 @@ from pathlib import Path
 
 from handlers.faq.kb import FAQ_DIR, Entry, KnowledgeBase, load_kb
 from handlers.faq.matcher import Analyzer, Candidate, Index
-from texts import Region, TextsError
+from texts import Region, TextsError, region_faq_answers
 
 # Chosen on tests/faq_dev.jsonl (see `navbot faq-eval` and bench/faq_bench.py).
 # An entry's score: BLEND x its best phrasing + (1 - BLEND) x the whole entry as one text.
@@ -100,22 +100,42 @@ def _suggestions(candidates: list[Candidate], floor: float) -> tuple[Entry, ...]
     return tuple(picked[:MAX_SUGGESTIONS])
 
 
+def answer_template(entry: Entry, region: Region) -> str:
+    """The entry's answer, or the region profile's own answer for it (`[faq.<id>]`)."""
+    return region_faq_answers(region).get(entry.id, entry.answer)
+
+
 def render(entry: Entry, region: Region) -> str:
-    return entry.answer.format(region=region)
+    return answer_template(entry, region).format(region=region)
 
 
 def check_region(faq: Faq, region: Region) -> None:
-    """Every answer renders for this region with its placeholders filled."""
+    """The region's own answers name entries of the base, and every answer renders for
+    this region with its placeholders filled."""
+    answers = region_faq_answers(region)
+    profile = f"texts/regions/{region.id}.toml"
+    unknown = sorted(set(answers) - set(faq.kb.by_id))
+    if unknown:
+        raise TextsError(f"{profile}: [faq] names entries not in the base: {', '.join(unknown)}")
     for entry in faq.kb.entries:
-        for _, name, _, _ in string.Formatter().parse(entry.answer):
+        template = answers.get(entry.id, entry.answer)
+        where = (
+            f"{profile}: [faq.{entry.id}]"
+            if entry.id in answers
+            else f"texts/faq/{entry.source}: entry '{entry.id}'"
+        )
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise TextsError(f"{where}: broken placeholder: {exc}") from None
+        for _, name, _, _ in parsed:
             if not name:
                 continue
-            field_name = name.split(".", 1)[1]
-            value = getattr(region, field_name, None)
+            field_name = name.split(".", 1)[1] if name.startswith("region.") else ""
+            value = getattr(region, field_name, None) if field_name else None
             if value is None or not str(value).strip():
                 raise TextsError(
-                    f"texts/faq/{entry.source}: entry '{entry.id}' uses {{{name}}}, "
-                    f"which region '{region.id}' does not fill"
+                    f"{where} uses {{{name}}}, which region '{region.id}' does not fill"
                 )
 
 
