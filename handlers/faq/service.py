@@ -25,6 +25,9 @@ SUGGEST_AT = 0.2
 # Answer outright only when the base knows words carrying this share of the question.
 KNOWN_AT = 0.4
 MAX_SUGGESTIONS = 3
+# When the runner-up is close but the best entry is this sure, answer it and offer the
+# runner-up as a button: a suggestion list costs the parent one more tap.
+CLOSE_AT = 0.6
 
 ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
 
@@ -35,6 +38,8 @@ class Verdict:
     entry: Entry | None = None
     score: float = 0.0
     suggestions: tuple[Entry, ...] = field(default_factory=tuple)
+    # With an answer: other entries the question may also be about, offered as buttons.
+    also: tuple[Entry, ...] = field(default_factory=tuple)
 
     @property
     def handoff(self) -> bool:
@@ -54,6 +59,7 @@ class Faq:
         margin: float = MARGIN,
         suggest_at: float = SUGGEST_AT,
         known_at: float = KNOWN_AT,
+        close_at: float = CLOSE_AT,
     ) -> None:
         self.kb = kb
         self.index = Index(kb, Analyzer(kb.lexicon, mode=mode, typos=typos), blend=blend)
@@ -61,6 +67,7 @@ class Faq:
         self.margin = margin
         self.suggest_at = suggest_at
         self.known_at = known_at
+        self.close_at = close_at
 
     def decide(self, question: str) -> Verdict:
         found = self.index.search(question)
@@ -83,12 +90,12 @@ class Faq:
             top = candidates[0]
             runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         margin = self.margin if found.terms > 1 or found.exact else ONE_WORD_MARGIN
-        if (
-            top.score >= self.answer_at
-            and top.score - runner_up >= margin
-            and found.known >= self.known_at
-        ):
-            return Verdict(ANSWER, top.entry, round(top.score, 3))
+        if top.score >= self.answer_at and found.known >= self.known_at:
+            if top.score - runner_up >= margin:
+                return Verdict(ANSWER, top.entry, round(top.score, 3))
+            # (A single word that no entry is asked with stays a suggestion list.)
+            if margin == self.margin and top.score >= self.close_at and top.score > runner_up:
+                return Verdict(ANSWER, top.entry, round(top.score, 3), also=(candidates[1].entry,))
         suggestions = _suggestions(candidates, self.suggest_at)
         if not suggestions:
             return Verdict(UNKNOWN, None, round(top.score, 3))
