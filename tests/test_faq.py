@@ -13,14 +13,17 @@ from sqlalchemy import select
 from handlers.core import _match_prefix
 from handlers.faq.kb import load_kb
 from handlers.faq.matcher import Analyzer, normalise
-from handlers.faq.service import check_region, load_faq
+from handlers.faq.service import check_region, load_faq, render
 from storage.models import FaqUnanswered
 from tests.chat import ChatClient
 from tests.cli import navbot
-from texts import TextsError, available_regions, load_region
+from tests.guided import region_app
+from texts import REGIONS_DIR, TextsError, available_regions, load_region
 
 DEV_SET = Path(__file__).with_name("faq_dev.jsonl")
 HOLDOUT_SET = Path(__file__).with_name("faq_holdout.jsonl")
+# Written as parents type in chats before its author read the entries or the other sets.
+HOLDOUT2_SET = Path(__file__).with_name("faq_holdout2.jsonl")
 
 
 # -- the knowledge base as data -------------------------------------------------------------
@@ -46,9 +49,76 @@ def test_every_answer_renders_in_every_region_without_invented_amounts(region_id
     check_region(faq, region)
     money = re.compile(r"\d[\d\s]*(₽|руб)", re.IGNORECASE)
     for entry in faq.kb.entries:
-        text = entry.answer.format(region=region)
+        text = render(entry, region)
         assert "{" not in text and "}" not in text, entry.id
         assert not money.search(text), f"{entry.id} quotes an amount: {text}"
+
+
+# Facts that hold only in Stavropol krai, or only on Navigators whose personal account is
+# described in the domain notes (not Tomsk's, where staff issue the certificate in person).
+STAVROPOL_ONLY = (
+    "Ставропол",
+    "8652",
+    "rmc126",
+    "р26",
+    "«Управление сертификатом»",
+    "«Получить сертификат»",
+    "«Инструкции»",
+    "Активировать",
+    "«Активировать",
+)
+
+
+def test_tomsk_faq_answers_carry_no_stavropol_facts():
+    faq, tomsk, stavropol = load_faq(), load_region("tomsk"), load_region("stavropol")
+    check_region(faq, tomsk)
+    leaks = sorted(
+        f"{entry.id}: {fact}"
+        for entry in faq.kb.entries
+        for fact in STAVROPOL_ONLY
+        if fact in render(entry, tomsk)
+    )
+    assert not leaks, leaks
+    how = faq.kb.get("cert_how_get")
+    assert "муниципальный орган управления образованием" in render(how, tomsk)
+    assert "https://р70.навигатор.дети/" in render(how, tomsk)
+    # The shared answer keeps the personal-account path the Stavropol profile relies on.
+    assert "«Управление сертификатом» → «Инструкции»" in render(how, stavropol)
+
+
+@pytest.mark.parametrize(
+    ("block", "error"),
+    [
+        (
+            '[faq.no_such_entry]\nanswer = "x"\n',
+            "[faq] names entries not in the base: no_such_entry",
+        ),
+        ('[faq.cert_age]\ntitle = "x"\n', "[faq.cert_age] must hold only a non-empty 'answer'"),
+        ('[faq.cert_age]\nanswer = "{region.nowhere}"\n', "does not fill"),
+    ],
+)
+async def test_a_region_answers_only_entries_of_the_base_or_the_bot_does_not_start(
+    settings, tmp_path, block, error
+):
+    source = (REGIONS_DIR / "tomsk.toml").read_text(encoding="utf-8")
+    anchor = "[[municipalities]]\n"
+    (tmp_path / "tomsk.toml").write_text(source.replace(anchor, block + anchor, 1), "utf-8")
+    with pytest.raises(TextsError) as failure:
+        async with region_app(settings, "tomsk", tmp_path):
+            pass
+    message = str(failure.value)
+    assert error in message and "tomsk.toml" in message and "\n" not in message
+
+
+async def test_a_tomsk_parent_asking_in_free_text_gets_the_tomsk_procedure(settings):
+    async with region_app(settings, "tomsk") as app:
+        chat = ChatClient(app.engine)
+        await chat.send("/start")
+        await chat.send("как получить сертификат ребенку")
+        assert "муниципальный орган управления образованием" in chat.text
+        assert "Управление сертификатом" not in chat.text
+        await chat.send("потеряли номер сертификата")
+        assert "распечатать заново по запросу" in chat.text
 
 
 def _write_entry(directory: Path, body: str) -> None:
@@ -192,8 +262,9 @@ def test_faq_eval_on_the_dev_set_meets_the_targets(tmp_path):
     assert figures["wrong answers"] <= 5, result.stdout
 
 
-def test_holdout_set_is_written_like_parents_and_spans_the_base():
-    rows = [json.loads(line) for line in HOLDOUT_SET.read_text(encoding="utf-8").splitlines()]
+@pytest.mark.parametrize("path", [HOLDOUT_SET, HOLDOUT2_SET], ids=["holdout", "holdout2"])
+def test_holdout_sets_are_written_like_parents_and_span_the_base(path):
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(rows) >= 120
     kb = load_kb()
     phrasings = {p.lower().strip(" ?!") for e in kb.entries for p in e.phrasings}
@@ -202,15 +273,20 @@ def test_holdout_set_is_written_like_parents_and_spans_the_base():
     assert len(same) <= len(rows) // 10, same
     labelled = {r["entry_id"] for r in rows} - {None}
     assert labelled <= {e.id for e in kb.entries} and len(labelled) >= 50
-    assert sum(1 for r in rows if r["entry_id"] is None) >= 25  # off-topic and handoff
+    assert sum(1 for r in rows if r["entry_id"] is None) >= 15  # off-topic and handoff
     assert sum(1 for r in rows if r.get("handoff")) >= 6
 
 
-def test_faq_eval_on_the_holdout_set(tmp_path):
+@pytest.mark.parametrize(
+    ("path", "accuracy", "coverage", "wrong"),
+    [(HOLDOUT_SET, 88, 78, 8), (HOLDOUT2_SET, 90, 81, 7.5)],
+    ids=["holdout", "holdout2"],
+)
+def test_faq_eval_on_the_holdout_sets(tmp_path, path, accuracy, coverage, wrong):
     """Questions written without looking at the entries. The product targets are 90% /
-    85% / 5%; the floors here are what the base reaches on this set and keep it from
+    85% / 5%; the floors here are what the base reaches on each set and keep it from
     sliding back. Every complaint, money dispute and safety worry goes to a person."""
-    result = navbot("faq-eval", str(HOLDOUT_SET), cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
+    result = navbot("faq-eval", str(path), cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
     assert result.returncode == 0, result.stderr
     figures = {
         name: float(value)
@@ -218,16 +294,16 @@ def test_faq_eval_on_the_holdout_set(tmp_path):
             r"^(accuracy|coverage|wrong answers): ([\d.]+)%", result.stdout, re.MULTILINE
         )
     }
-    assert figures["accuracy"] >= 85, result.stdout
-    assert figures["coverage"] >= 70, result.stdout
-    assert figures["wrong answers"] <= 10, result.stdout
+    assert figures["accuracy"] >= accuracy, result.stdout
+    assert figures["coverage"] >= coverage, result.stdout
+    assert figures["wrong answers"] <= wrong, result.stdout
     made, due, mistaken = map(
         int,
         re.search(
             r"handoffs: (\d+) of (\d+) handed to a person; (\d+) other", result.stdout
         ).groups(),
     )
-    assert made == due >= 6 and mistaken <= 1, result.stdout
+    assert made == due >= 6 and mistaken == 0, result.stdout
 
 
 def test_every_link_of_an_entry_opens_an_existing_dialogue(app):
@@ -241,6 +317,15 @@ def test_every_link_of_an_entry_opens_an_existing_dialogue(app):
         assert labels.has(f"faq.link.{prefix}"), f"{entry.id}: no label for {prefix!r}"
     linked = {e.link for e in faq.kb.entries if e.link}
     assert {"reg", "cert", "confirm", "cat", "req", "child", "muni", "contacts"} <= linked
+
+
+async def test_a_close_second_meaning_is_offered_as_a_button_under_the_answer(chat: ChatClient):
+    await chat.send("/start")
+    await chat.send("как активировать сертификат")
+    assert "Активировать сертификат можно только после" in chat.text
+    assert "Сертификат не активен" in chat.labels
+    await chat.press("Сертификат не активен")
+    assert "Чаще всего сертификат не активен" in chat.text
 
 
 async def test_an_answer_about_requests_leads_to_my_requests(chat: ChatClient):
@@ -340,7 +425,7 @@ async def test_a_step_waiting_for_typed_input_keeps_its_answer(chat: ChatClient)
 
 
 async def test_an_unclear_question_offers_up_to_three_entries(chat: ChatClient):
-    await chat.send("сертификат учета")
+    await chat.send("учет")
     assert chat.text.startswith("Возможно, вы имели в виду:")
     offered = [b for b in chat.buttons if b.payload.startswith("faq:show:")]
     assert 1 <= len(offered) <= 3

@@ -179,6 +179,28 @@ def region_overrides(region: Region, strings: Mapping[str, Any]) -> dict[str, An
     return overrides
 
 
+def region_faq_answers(region: Region) -> dict[str, str]:
+    """The region profile's FAQ answers, `[faq.<entry_id>] answer = "..."`, by entry id.
+
+    Only the shape is checked here; the FAQ checks that each id names one of its
+    entries (handlers/faq/service.py, `check_region`)."""
+    table = region.extra.get("faq", {})
+    where = Path(f"texts/regions/{region.id}.toml")
+    if not isinstance(table, Mapping):
+        raise TextsError(f"{where}: 'faq' must hold tables [faq.<entry id>] with an answer")
+    answers: dict[str, str] = {}
+    for entry_id, item in table.items():
+        if (
+            not isinstance(item, Mapping)
+            or set(item) != {"answer"}
+            or not isinstance(item["answer"], str)
+            or not item["answer"].strip()
+        ):
+            raise TextsError(f"{where}: [faq.{entry_id}] must hold only a non-empty 'answer'")
+        answers[entry_id] = item["answer"].strip()
+    return answers
+
+
 class Texts:
     """The UI strings of one language, rendered against one region profile."""
 

@@ -59,6 +59,8 @@ def answer(ctx: Context, verdict: Verdict) -> None:
     link = link_button(ctx, verdict.entry.link)
     if link is not None:
         rows.append([link])
+    # A close second meaning of the question, one tap away.
+    rows.extend([Button(entry.title, f"faq:show:{entry.id}")] for entry in verdict.also)
     rows.append([menu_button(ctx)])
     ctx.reply(verdict_text(ctx.texts, verdict), rows)
 

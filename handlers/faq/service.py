@@ -10,7 +10,7 @@ from pathlib import Path
 
 from handlers.faq.kb import FAQ_DIR, Entry, KnowledgeBase, load_kb
 from handlers.faq.matcher import Analyzer, Candidate, Index
-from texts import Region, TextsError
+from texts import Region, TextsError, region_faq_answers
 
 # Chosen on tests/faq_dev.jsonl (see `navbot faq-eval` and bench/faq_bench.py).
 # An entry's score: BLEND x its best phrasing + (1 - BLEND) x the whole entry as one text.
@@ -25,6 +25,9 @@ SUGGEST_AT = 0.2
 # Answer outright only when the base knows words carrying this share of the question.
 KNOWN_AT = 0.4
 MAX_SUGGESTIONS = 3
+# When the runner-up is close but the best entry is this sure, answer it and offer the
+# runner-up as a button: a suggestion list costs the parent one more tap.
+CLOSE_AT = 0.6
 
 ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
 
@@ -35,6 +38,8 @@ class Verdict:
     entry: Entry | None = None
     score: float = 0.0
     suggestions: tuple[Entry, ...] = field(default_factory=tuple)
+    # With an answer: other entries the question may also be about, offered as buttons.
+    also: tuple[Entry, ...] = field(default_factory=tuple)
 
     @property
     def handoff(self) -> bool:
@@ -54,6 +59,7 @@ class Faq:
         margin: float = MARGIN,
         suggest_at: float = SUGGEST_AT,
         known_at: float = KNOWN_AT,
+        close_at: float = CLOSE_AT,
     ) -> None:
         self.kb = kb
         self.index = Index(kb, Analyzer(kb.lexicon, mode=mode, typos=typos), blend=blend)
@@ -61,6 +67,7 @@ class Faq:
         self.margin = margin
         self.suggest_at = suggest_at
         self.known_at = known_at
+        self.close_at = close_at
 
     def decide(self, question: str) -> Verdict:
         found = self.index.search(question)
@@ -83,12 +90,12 @@ class Faq:
             top = candidates[0]
             runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         margin = self.margin if found.terms > 1 or found.exact else ONE_WORD_MARGIN
-        if (
-            top.score >= self.answer_at
-            and top.score - runner_up >= margin
-            and found.known >= self.known_at
-        ):
-            return Verdict(ANSWER, top.entry, round(top.score, 3))
+        if top.score >= self.answer_at and found.known >= self.known_at:
+            if top.score - runner_up >= margin:
+                return Verdict(ANSWER, top.entry, round(top.score, 3))
+            # (A single word that no entry is asked with stays a suggestion list.)
+            if margin == self.margin and top.score >= self.close_at and top.score > runner_up:
+                return Verdict(ANSWER, top.entry, round(top.score, 3), also=(candidates[1].entry,))
         suggestions = _suggestions(candidates, self.suggest_at)
         if not suggestions:
             return Verdict(UNKNOWN, None, round(top.score, 3))
@@ -100,22 +107,42 @@ def _suggestions(candidates: list[Candidate], floor: float) -> tuple[Entry, ...]
     return tuple(picked[:MAX_SUGGESTIONS])
 
 
+def answer_template(entry: Entry, region: Region) -> str:
+    """The entry's answer, or the region profile's own answer for it (`[faq.<id>]`)."""
+    return region_faq_answers(region).get(entry.id, entry.answer)
+
+
 def render(entry: Entry, region: Region) -> str:
-    return entry.answer.format(region=region)
+    return answer_template(entry, region).format(region=region)
 
 
 def check_region(faq: Faq, region: Region) -> None:
-    """Every answer renders for this region with its placeholders filled."""
+    """The region's own answers name entries of the base, and every answer renders for
+    this region with its placeholders filled."""
+    answers = region_faq_answers(region)
+    profile = f"texts/regions/{region.id}.toml"
+    unknown = sorted(set(answers) - set(faq.kb.by_id))
+    if unknown:
+        raise TextsError(f"{profile}: [faq] names entries not in the base: {', '.join(unknown)}")
     for entry in faq.kb.entries:
-        for _, name, _, _ in string.Formatter().parse(entry.answer):
+        template = answers.get(entry.id, entry.answer)
+        where = (
+            f"{profile}: [faq.{entry.id}]"
+            if entry.id in answers
+            else f"texts/faq/{entry.source}: entry '{entry.id}'"
+        )
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise TextsError(f"{where}: broken placeholder: {exc}") from None
+        for _, name, _, _ in parsed:
             if not name:
                 continue
-            field_name = name.split(".", 1)[1]
-            value = getattr(region, field_name, None)
+            field_name = name.split(".", 1)[1] if name.startswith("region.") else ""
+            value = getattr(region, field_name, None) if field_name else None
             if value is None or not str(value).strip():
                 raise TextsError(
-                    f"texts/faq/{entry.source}: entry '{entry.id}' uses {{{name}}}, "
-                    f"which region '{region.id}' does not fill"
+                    f"{where} uses {{{name}}}, which region '{region.id}' does not fill"
                 )
 
 
