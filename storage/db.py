@@ -45,6 +45,11 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         connect_args: dict = {}
+        pool: dict = {}
+        if self.dialect == "sqlite":
+            # SQLite has one writer at a time: one pooled connection makes transactions
+            # queue in the event loop instead of sleeping in SQLite's busy handler.
+            pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
         if schema and self.dialect == "postgresql":
             connect_args["server_settings"] = {"search_path": schema}
         if self.dialect == "sqlite" and parsed.database:
@@ -55,6 +60,7 @@ class Database:
             # a server connection may have been dropped; a local SQLite file cannot be
             pool_pre_ping=self.dialect != "sqlite",
             connect_args=connect_args,
+            **pool,
         )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
