@@ -162,7 +162,7 @@ class Delivery:
                 log.warning("delivery to %s/%s failed: %s", channel, chat_id, exc.reason)
                 await self._record(reply, None, exc.reason)
                 if exc.unreachable:
-                    await self._mark_unreachable(channel, chat_id)
+                    await self.set_reachable(channel, chat_id, False)
                 return False
             await self._record(reply, message_id, None)
         return True
@@ -229,10 +229,11 @@ class Delivery:
                 )
             )
 
-    async def _mark_unreachable(self, channel: str, chat_id: str) -> None:
+    async def set_reachable(self, channel: str, chat_id: str, reachable: bool) -> None:
+        """Mark the chat's user (un)reachable: blocked the bot, or came back."""
         async with self.db.session() as session:
             await session.execute(
                 update(User)
                 .where(User.channel == channel, User.chat_id == chat_id)
-                .values(reachable=False)
+                .values(reachable=reachable)
             )

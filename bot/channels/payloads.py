@@ -30,8 +30,9 @@ class PayloadKeys:
         return PREFIX + base64.urlsafe_b64encode(digest).decode()[:22]
 
     async def shorten(self, payload: str, max_bytes: int) -> str:
-        """The payload itself when it fits and cannot be mistaken for a key, else a key."""
-        if len(payload.encode()) <= max_bytes and not payload.startswith(PREFIX):
+        """The payload itself when it fits and cannot be mistaken for a key, else a key
+        (an empty payload too: Telegram wants 1-64 bytes of callback data)."""
+        if payload and len(payload.encode()) <= max_bytes and not payload.startswith(PREFIX):
             return payload
         key = self.key_for(payload)
         if self._known.get(key) == payload:

@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+# setWebhook's secret_token: 1-256 characters, only A-Z, a-z, 0-9, _ and - are allowed.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ChannelError(Exception):
@@ -82,8 +85,13 @@ async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
     if cfg.mode == "webhook":
         if not cfg.webhook_url.startswith("https://"):
             raise ChannelError("telegram.webhook_url must be an https:// URL in webhook mode")
-        if not (cfg.webhook_secret and cfg.webhook_secret.get_secret_value()):
+        secret = cfg.webhook_secret.get_secret_value() if cfg.webhook_secret else ""
+        if not secret:
             raise ChannelError("set NAVBOT_TELEGRAM__WEBHOOK_SECRET for webhook mode")
+        if not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ChannelError(
+                "telegram.webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
     telegram = TelegramChannel(app)
     cleanups.append(telegram.close)
     if cfg.mode == "webhook":

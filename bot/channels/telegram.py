@@ -31,6 +31,7 @@ from aiogram.exceptions import (
 from aiogram.types import (
     BotCommand,
     CallbackQuery,
+    ChatMemberUpdated,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -47,7 +48,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
-ALLOWED_UPDATES = ["message", "callback_query"]
+# my_chat_member tells when a parent blocks the bot ("kicked") or unblocks it ("member").
+# Edited messages, channel posts and the rest are not asked for.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 # Bad Request descriptions that mean the chat can no longer be written to.
 _GONE = ("chat not found", "user is deactivated", "bot was kicked")
 
@@ -121,6 +124,7 @@ class TelegramChannel:
         self.dp = Dispatcher()
         self.dp.message.register(self._on_message)
         self.dp.callback_query.register(self._on_callback)
+        self.dp.my_chat_member.register(self._on_membership)
         self.sender = TelegramSender(self)
         self.delivery.register(CHANNEL, self.sender, limits)
 
@@ -170,6 +174,16 @@ class TelegramChannel:
             attachment=kind,
         )
         await self._handle(incoming)
+
+    async def _on_membership(self, change: ChatMemberUpdated) -> None:
+        """A parent blocked the bot (nothing more is sent to them) or unblocked it."""
+        if change.chat.type != ChatType.PRIVATE:
+            return
+        status = change.new_chat_member.status
+        if status in ("kicked", "left", "member"):
+            reachable = status == "member"
+            log.info("telegram: chat %s %s the bot", change.chat.id, status)
+            await self.delivery.set_reachable(CHANNEL, str(change.chat.id), reachable)
 
     async def _on_callback(self, query: CallbackQuery, event_update: Update) -> None:
         try:

@@ -1,12 +1,19 @@
 """The VK channel (vk_api): a community's messages in, replies out through delivery.
 
 `VkApiGroup` (20 requests/s) with an explicit API version and a `requests` session
-that points vk_api's fixed URL at `settings.vk.api_base`. Bots Long Poll runs in a
-thread feeding an asyncio queue and reconnects with backoff when the network fails.
-`message_new` and `message_event` (callback buttons, answered with
-messages.sendMessageEventAnswer) become `Incoming` with update_id = the event_id.
-Keyboards are inline callback keyboards laid out to fit VK's limits; every
-messages.send carries a random_id derived from the reply's transcript id, so a
+that points vk_api's fixed URL at `settings.vk.api_base` (every method call, the
+long-poll server request included; the long-poll server URL VK returns is used as
+given). Bots Long Poll runs in a thread feeding an asyncio queue and reconnects with
+backoff when the network fails. `message_new` and `message_event` (callback buttons,
+answered with messages.sendMessageEventAnswer) become `Incoming` with update_id = the
+event_id.
+
+Buttons follow what the parent's app can show (`client_info` of their last message):
+inline callback keyboards laid out to fit VK's limits; inline text buttons when the
+app has no callback buttons; a one-time keyboard under the input field when it has
+no inline keyboards; and the options written out in the text when it shows no
+keyboard at all, or when VK refuses a keyboard. Typing an option works in every case.
+Every messages.send carries a random_id derived from the reply's transcript id, so a
 retried send is never shown twice.
 """
 
@@ -17,6 +24,8 @@ import itertools
 import json
 import logging
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,14 +45,47 @@ CHANNEL = "vk"
 MAX_TEXT = 4096
 MAX_LABEL = 40
 MAX_PAYLOAD = 255
-INLINE_ROWS = 6
-INLINE_PER_ROW = 5
-INLINE_TOTAL = 10
+PER_ROW = 5
+INLINE_ROWS, INLINE_TOTAL = 6, 10  # dev.vk.com/ru/api/bots/development/keyboard
+STANDARD_ROWS, STANDARD_TOTAL = 10, 40
 # VK's fixed endpoints that vk_api posts to, rewritten to settings.vk.api_base.
 VK_ENDPOINTS = ("https://api.vk.ru/method/", "https://api.vk.com/method/")
 RETRY_AFTER = {6: 1.0, 9: 2.0}  # too many requests per second; flood control
 TEMPORARY = {1, 10}  # unknown error; internal server error
-UNREACHABLE = {7, 900, 901, 902}  # no permission, blacklisted, messages not allowed, privacy
+# blacklisted; the user did not allow messages from the community; privacy settings.
+# (Error 7, "permission denied", is about the token or the community, not the user.)
+UNREACHABLE = {900, 901, 902}
+# Keyboard format invalid; bot features off in the community; wrong button type.
+KEYBOARD_REFUSED = {911, 912, 913}
+
+
+class KeyboardRefused(DeliveryError):
+    """VK refused the keyboard of a message; the text alone may still go."""
+
+    def __init__(self, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the parent's VK app can show (object.client_info of message_new)."""
+
+    keyboard: bool = True
+    inline_keyboard: bool = True
+    callback: bool = True
+
+    @classmethod
+    def parse(cls, raw: Any) -> ClientInfo:
+        if not isinstance(raw, dict):
+            return cls()
+        actions = raw.get("button_actions")
+        actions = actions if isinstance(actions, list) else []
+        return cls(
+            keyboard=bool(raw.get("keyboard", False)) and "text" in actions,
+            inline_keyboard=bool(raw.get("inline_keyboard", False)) and "text" in actions,
+            callback="callback" in actions,
+        )
 
 
 class VkApiSession(requests.Session):
@@ -64,17 +106,18 @@ class VkApiSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def fit_keyboard(rows: list[list[Button]]) -> list[list[list[Button]]]:
-    """Lay buttons out in inline keyboards VK accepts: rows of at most 5, at most 6 rows
-    and 10 buttons per keyboard. Long rows are re-flowed, short rows merged while that
-    makes the menu fit one keyboard; otherwise the buttons go in several keyboards."""
-    flowed = [
-        row[i : i + INLINE_PER_ROW] for row in rows for i in range(0, len(row), INLINE_PER_ROW)
-    ]
+def fit_keyboard(
+    rows: list[list[Button]], max_rows: int = INLINE_ROWS, max_total: int = INLINE_TOTAL
+) -> list[list[list[Button]]]:
+    """Lay buttons out in keyboards VK accepts: rows of at most 5, at most `max_rows`
+    rows and `max_total` buttons per keyboard (inline: 6 and 10). Long rows are
+    re-flowed, short rows merged while that makes the menu fit one keyboard; otherwise
+    the buttons go in several keyboards."""
+    flowed = [row[i : i + PER_ROW] for row in rows for i in range(0, len(row), PER_ROW)]
     flowed = [row for row in flowed if row]
     total = sum(len(row) for row in flowed)
-    if total <= INLINE_TOTAL:
-        while len(flowed) > INLINE_ROWS:
+    if total <= max_total:
+        while len(flowed) > max_rows:
             sizes = [len(a) + len(b) for a, b in itertools.pairwise(flowed)]
             best = min(range(len(sizes)), key=lambda i: sizes[i])
             flowed[best : best + 2] = [flowed[best] + flowed[best + 1]]
@@ -82,7 +125,7 @@ def fit_keyboard(rows: list[list[Button]]) -> list[list[list[Button]]]:
     keyboards: list[list[list[Button]]] = [[]]
     count = 0
     for row in flowed:
-        if len(keyboards[-1]) == INLINE_ROWS or count + len(row) > INLINE_TOTAL:
+        if len(keyboards[-1]) == max_rows or count + len(row) > max_total:
             keyboards.append([])
             count = 0
         keyboards[-1].append(row)
@@ -106,7 +149,16 @@ class VkSender:
         self.channel = channel
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
-        messages = await self.channel.layout(reply)
+        try:
+            return await self._send(chat_id, reply, self.channel.client(chat_id))
+        except KeyboardRefused as exc:
+            log.warning("vk refused a keyboard (%s); sending the options as text", exc.reason)
+            if exc.code == 912:  # bot features are off for the whole community
+                self.channel.keyboards_off = True
+            return await self._send(chat_id, reply, ClientInfo(False, False, False))
+
+    async def _send(self, chat_id: str, reply: Reply, client: ClientInfo) -> str | None:
+        messages = await self.channel.layout(reply, client)
         message_id: str | None = None
         for index, (text, keyboard) in enumerate(messages):
             if index:
@@ -130,6 +182,8 @@ def _delivery_exception(exc: Exception) -> Exception:
             return RetryLater(reason, RETRY_AFTER[exc.code])
         if exc.code in TEMPORARY:
             return TemporaryFailure(reason)
+        if exc.code in KEYBOARD_REFUSED:
+            return KeyboardRefused(reason, exc.code)
         return DeliveryError(reason, unreachable=exc.code in UNREACHABLE)
     if isinstance(exc, ApiHttpError):
         return TemporaryFailure(f"vk: HTTP {exc.response.status_code}")
@@ -140,6 +194,7 @@ def _delivery_exception(exc: Exception) -> Exception:
 
 class VkChannel:
     QUEUE_SIZE = 1000
+    MAX_CLIENTS = 50_000
 
     def __init__(self, app: Any, limits: Limits = VK_LIMITS) -> None:
         cfg = app.settings.vk
@@ -160,6 +215,20 @@ class VkChannel:
         self.delivery.register(CHANNEL, self.sender, limits)
         self._stopping = threading.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # peer id -> the app they last wrote from; unknown peers get the full keyboards
+        self._clients: OrderedDict[str, ClientInfo] = OrderedDict()
+        self.keyboards_off = False
+
+    def client(self, peer_id: str) -> ClientInfo:
+        if self.keyboards_off:
+            return ClientInfo(False, False, False)
+        return self._clients.get(peer_id) or ClientInfo()
+
+    def remember_client(self, peer_id: str, raw: Any) -> None:
+        self._clients.pop(peer_id, None)
+        self._clients[peer_id] = ClientInfo.parse(raw)
+        while len(self._clients) > self.MAX_CLIENTS:
+            self._clients.popitem(last=False)
 
     async def call(self, method: str, values: dict[str, Any]) -> Any:
         try:
@@ -168,29 +237,46 @@ class VkChannel:
             raise _delivery_exception(exc) from exc
 
     # -- outgoing ---------------------------------------------------------------------
-    async def layout(self, reply: Reply) -> list[tuple[str, str | None]]:
-        """(text, keyboard JSON) of each message that carries this reply."""
-        parts = split_text(reply.text, MAX_TEXT)
-        if not reply.buttons:
+    async def layout(
+        self, reply: Reply, client: ClientInfo | None = None
+    ) -> list[tuple[str, str | None]]:
+        """(text, keyboard JSON) of each message that carries this reply, for an app
+        that can show what `client` says."""
+        client = client or ClientInfo()
+        text = reply.text
+        if reply.buttons and not (client.inline_keyboard or client.keyboard):
+            options = "\n".join(f"• {b.label}" for row in reply.buttons for b in row)
+            text = f"{text}\n\n{self.app.texts('channels.type_an_option')}\n{options}"
+        parts = split_text(text, MAX_TEXT)
+        if not reply.buttons or not (client.inline_keyboard or client.keyboard):
             return [(part, None) for part in parts]
-        keyboards = [await self._keyboard(rows) for rows in fit_keyboard(reply.buttons)]
+        inline = client.inline_keyboard
+        kind = "callback" if client.callback else "text"
+        limits = (INLINE_ROWS, INLINE_TOTAL) if inline else (STANDARD_ROWS, STANDARD_TOTAL)
+        keyboards = [
+            await self._keyboard(rows, kind, inline)
+            for rows in fit_keyboard(reply.buttons, *limits)
+        ]
         messages: list[tuple[str, str | None]] = [(part, None) for part in parts[:-1]]
         messages.append((parts[-1], keyboards[0]))
         more = self.app.texts("channels.more_buttons")
         messages.extend((more, keyboard) for keyboard in keyboards[1:])
         return messages
 
-    async def _keyboard(self, rows: list[list[Button]]) -> str:
+    async def _keyboard(self, rows: list[list[Button]], kind: str, inline: bool) -> str:
         async def button(item: Button) -> dict[str, Any]:
             payload = json.dumps({"p": item.payload}, ensure_ascii=False)
             if len(payload.encode()) > MAX_PAYLOAD:
                 key = await self.keys.shorten(item.payload, 0)
                 payload = json.dumps({"p": key})
-            action = {"type": "callback", "label": _label(item.label), "payload": payload}
+            action = {"type": kind, "label": _label(item.label), "payload": payload}
             return {"action": action}
 
         buttons = [[await button(item) for item in row] for row in rows]
-        return json.dumps({"inline": True, "buttons": buttons}, ensure_ascii=False)
+        keyboard: dict[str, Any] = {"inline": inline, "buttons": buttons}
+        if not inline:
+            keyboard["one_time"] = True  # hidden once pressed, like a menu that was used
+        return json.dumps(keyboard, ensure_ascii=False)
 
     # -- incoming ---------------------------------------------------------------------
     async def _payload(self, raw: Any) -> str | None:
@@ -211,6 +297,7 @@ class VkChannel:
             peer, sender = message.get("peer_id"), message.get("from_id")
             if not sender or peer != sender:  # only private dialogues with a person
                 return None
+            self.remember_client(str(peer), obj.get("client_info"))
             text = message.get("text") or ""
             payload = await self._payload(message.get("payload"))
             raw_payload = message.get("payload") or ""
