@@ -163,11 +163,16 @@ class TelegramParent(Parent):
 
 
 class VkParent(Parent):
+    """`client_info` is what their VK app can show (None: everything)."""
+
     channel = "vk"
 
-    def __init__(self, running: Running, fake: FakeVk, user_id: int) -> None:
+    def __init__(
+        self, running: Running, fake: FakeVk, user_id: int, client_info: dict | None = None
+    ) -> None:
         super().__init__(running, user_id)
         self.fake = fake
+        self.client_info = client_info
 
     def _sent(self) -> list[Any]:
         return self.fake.to(self.user_id)
@@ -178,18 +183,28 @@ class VkParent(Parent):
 
     async def send(self, text: str) -> list[Any]:
         before = len(self._sent())
-        event = await self.fake.message(self.user_id, text)
+        event = await self.fake.message(self.user_id, text, self.client_info)
         return await self._settle(event["event_id"], before)
 
-    def payload_for(self, label: str) -> str:
+    def button(self, label: str) -> tuple[str, str]:
+        """(type, payload) of the latest button shown with this label."""
         for message in reversed(self._sent()):
             for row in message.buttons:
-                for _, shown, payload in row:
+                for kind, shown, payload in row:
                     if shown == label:
-                        return payload
+                        return kind, payload
         raise AssertionError(f"no button {label!r}; shown: {self.labels}")
 
+    def payload_for(self, label: str) -> str:
+        return self.button(label)[1]
+
     async def press(self, label: str) -> list[Any]:
+        """A callback button sends message_event; a text button sends its label as a
+        message with the button's payload, as VK apps do."""
         before = len(self._sent())
-        event = await self.fake.press(self.user_id, self.payload_for(label))
+        kind, payload = self.button(label)
+        if kind == "callback":
+            event = await self.fake.press(self.user_id, payload)
+        else:
+            event = await self.fake.message(self.user_id, label, self.client_info, payload=payload)
         return await self._settle(event["event_id"], before)

@@ -54,6 +54,7 @@ async def test_webhook_checks_the_secret_token(settings, fake_telegram, fake_vk)
         await wait_until(lambda: fake_telegram.webhook)
         assert fake_telegram.webhook["secret_token"] == "s3cret-token"
         assert fake_telegram.webhook["url"] == "https://bot.example.org/tg/hook"
+        fake_telegram.chats.add(1801)
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}/tg/hook"
         async with aiohttp.ClientSession() as http:

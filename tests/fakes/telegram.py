@@ -1,7 +1,13 @@
-"""A fake Telegram Bot API: getUpdates long polling, sendMessage with Telegram's checks
-(HTML entities, 4096 characters, inline keyboards and 64-byte callback data), flood
-control (429 with retry_after beyond 30 messages/s or a chat's burst), blocked users
-(403), answerCallbackQuery, setMyCommands and webhooks."""
+"""A fake Telegram Bot API (core.telegram.org/bots/api): getUpdates long polling that
+confirms by offset and delivers only the update types in allowed_updates (by default
+every type but chat_member, message_reaction and message_reaction_count), 409 while a
+webhook is set; sendMessage with Telegram's checks (HTML entities, 4096 UTF-16 code
+units after entity parsing, inline keyboards with exactly one action per button and
+1-64 bytes of callback data, "chat not found" for a chat that never wrote to the bot);
+flood control (429 with parameters.retry_after beyond 30 messages/s or a chat's
+burst), blocked users (403), answerCallbackQuery only for a fresh query, setMyCommands,
+and setWebhook with its secret_token rules. Parents can send text, media, locations,
+contacts, edit messages, block and unblock the bot, and write in groups."""
 
 from __future__ import annotations
 
@@ -24,6 +30,37 @@ TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^<>]*)>")
 ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 PARSE_ERROR = "Bad Request: can't parse entities: "
 COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+UPDATE_TYPES = {
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "inline_query",
+    "chosen_inline_result",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "message_reaction",
+    "message_reaction_count",
+}
+# Delivered when allowed_updates was never given (or given as an empty list).
+DEFAULT_UPDATES = UPDATE_TYPES - {"chat_member", "message_reaction", "message_reaction_count"}
+BUTTON_ACTIONS = {
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
+}
+# A callback query not answered within this many seconds can no longer be answered.
+CALLBACK_ANSWER_LIMIT = 10.0
 
 
 class ApiError(Exception):
@@ -110,7 +147,9 @@ class FakeTelegram(Server):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.rejected: list[str] = []
         self.answered: list[str] = []
-        self.open_callbacks: set[str] = set()
+        self.open_callbacks: dict[str, float] = {}  # query id -> when it was pressed
+        self.chats: set[int] = set()  # chats the bot may write to: users who wrote to it
+        self.allowed_updates: set[str] = set(DEFAULT_UPDATES)
         self.blocked: set[int] = set()
         self.commands: list[dict[str, str]] = []
         self.webhook: dict[str, Any] = {}
@@ -128,6 +167,7 @@ class FakeTelegram(Server):
         return {"id": user_id, "is_bot": False, "first_name": f"Parent{user_id}"}
 
     def _message(self, user_id: int, **content: Any) -> dict[str, Any]:
+        self.chats.add(user_id)
         return {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -135,6 +175,43 @@ class FakeTelegram(Server):
             "from": self._user(user_id),
             **content,
         }
+
+    async def content(self, user_id: int, **content: Any) -> dict[str, Any]:
+        """A message with any content: photo=[...], location={...}, contact={...}, ..."""
+        return await self.push({"message": self._message(user_id, **content)})
+
+    async def edit(self, message: dict[str, Any], text: str) -> dict[str, Any]:
+        edited = {**message, "text": text, "edit_date": int(time.time())}
+        return await self.push({"edited_message": edited})
+
+    async def group_message(self, user_id: int, group_id: int, text: str) -> dict[str, Any]:
+        message = self._message(user_id, text=text)
+        message["chat"] = {"id": group_id, "type": "group", "title": "Родительский чат"}
+        return await self.push({"message": message})
+
+    async def membership(self, user_id: int, status: str) -> dict[str, Any]:
+        """The parent blocks ("kicked") or unblocks / restarts ("member") the bot."""
+        old = "member" if status == "kicked" else "kicked"
+        bot = {"id": 1, "is_bot": True, "first_name": "Bot"}
+        member = {"status": status, "user": bot}
+        if status == "kicked":
+            member["until_date"] = 0
+        change = {
+            "chat": {"id": user_id, "type": "private", "first_name": f"Parent{user_id}"},
+            "from": self._user(user_id),
+            "date": int(time.time()),
+            "old_chat_member": {
+                "status": old,
+                "user": bot,
+                **({"until_date": 0} if old == "kicked" else {}),
+            },
+            "new_chat_member": member,
+        }
+        if status == "kicked":
+            self.blocked.add(user_id)
+        else:
+            self.blocked.discard(user_id)
+        return await self.push({"my_chat_member": change})
 
     async def push(self, update: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), **update}
@@ -167,7 +244,7 @@ class FakeTelegram(Server):
 
     async def callback(self, user_id: int, data: str, message_id: int = 1) -> dict[str, Any]:
         query_id = str(next(self._callback_ids))
-        self.open_callbacks.add(query_id)
+        self.open_callbacks[query_id] = time.monotonic()
         message = self._message(user_id, text="…")
         message["message_id"] = message_id
         message["from"] = {"id": 1, "is_bot": True, "first_name": "Bot"}
@@ -231,12 +308,24 @@ class FakeTelegram(Server):
         self.webhook = {}
         return True
 
+    def _allow(self, params: dict[str, Any]) -> None:
+        allowed = params.get("allowed_updates")
+        if allowed is None:
+            return  # the previous setting stays
+        if not isinstance(allowed, list) or not set(allowed) <= UPDATE_TYPES:
+            raise ApiError(400, "Bad Request: wrong allowed_updates")
+        self.allowed_updates = set(allowed) or set(DEFAULT_UPDATES)
+
     async def api_setWebhook(self, params: dict[str, Any]) -> bool:
         url = params.get("url", "")
         if not url.startswith("https://"):
             raise ApiError(
                 400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
             )
+        secret = params.get("secret_token")
+        if secret is not None and not SECRET_TOKEN.match(secret):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        self._allow(params)
         self.webhook = params
         return True
 
@@ -245,16 +334,26 @@ class FakeTelegram(Server):
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         offset = int(params.get("offset", 0) or 0)
         timeout = float(params.get("timeout", 0) or 0)
+        limit = int(params.get("limit", 100) or 100)
+        if timeout < 0 or not 1 <= limit <= 100:
+            raise ApiError(400, "Bad Request: wrong parameters")
+        self._allow(params)
         if offset:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
+
+        def wanted() -> list[dict[str, Any]]:
+            return [u for u in self.updates if self.allowed_updates & u.keys()]
+
         deadline = time.monotonic() + timeout
         async with self.changed:
-            while not self.updates and time.monotonic() < deadline:
+            while not wanted() and time.monotonic() < deadline:
                 try:
                     await asyncio.wait_for(self.changed.wait(), deadline - time.monotonic())
                 except TimeoutError:
                     break
-        return list(self.updates[:100])
+        # updates of types not asked for are dropped, as Telegram never sends them
+        self.updates = wanted()
+        return list(self.updates[:limit])
 
     async def api_setMyCommands(self, params: dict[str, Any]) -> bool:
         commands = params.get("commands") or []
@@ -270,9 +369,12 @@ class FakeTelegram(Server):
 
     async def api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
         query_id = params.get("callback_query_id", "")
-        if query_id not in self.open_callbacks:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired")
-        self.open_callbacks.discard(query_id)
+        pressed = self.open_callbacks.pop(query_id, None)
+        if pressed is None or time.monotonic() - pressed > CALLBACK_ANSWER_LIMIT:
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         self.answered.append(query_id)
         return True
 
@@ -293,6 +395,8 @@ class FakeTelegram(Server):
             raise ApiError(429, "Too Many Requests: retry after 1", 1)
         if chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat_id not in self.chats:
+            raise ApiError(400, "Bad Request: chat not found")
         raw = params.get("text", "")
         text = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
         if not text.strip():
@@ -329,10 +433,12 @@ class FakeTelegram(Server):
                 label = button.get("text", "")
                 data = button.get("callback_data")
                 if not label:
+                    raise ApiError(400, "Bad Request: BUTTON_TEXT_EMPTY")
+                if len(BUTTON_ACTIONS & button.keys()) != 1:
                     raise ApiError(
                         400, "Bad Request: text buttons are unallowed in the inline keyboard"
                     )
-                if data is None or not 1 <= len(data.encode()) <= 64:
+                if not isinstance(data, str) or not 1 <= len(data.encode()) <= 64:
                     raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
                 out.append((label, data))
             result.append(out)

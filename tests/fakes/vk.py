@@ -1,8 +1,13 @@
-"""A fake VK API for a community bot: methods under /method/ with VK's checks (access
-token, API version, 20 requests/s per token → error 6, random_id deduplication,
-message length, keyboard schema and limits → error 911, users who did not allow
-messages → error 901) and a Bots Long Poll server (message_new, message_event,
-`failed` 1/2/3)."""
+"""A fake VK API for a community bot (dev.vk.com, API 5.199): methods under /method/
+with VK's checks (access token, API version, 20 requests/s per token → error 6,
+random_id required and deduplicated, message length 4096 → error 914, keyboard schema
+and limits → error 911 (inline: 6 rows, 10 buttons; standard: 10 rows, 40 buttons; 5
+a row; label ≤ 40; payload a JSON string ≤ 255; no one_time on inline keyboards),
+keyboards while the community's bot features are off → error 912, users who did not
+allow messages → error 901), messages.sendMessageEventAnswer once per fresh event,
+and a Bots Long Poll server (`act=a_check`, `wait` ≤ 90, message_new with
+client_info, message_event with an object payload, `failed` 1/2/3) at its own address,
+as VK returns it from groups.getLongPollServer."""
 
 from __future__ import annotations
 
@@ -19,6 +24,15 @@ from aiohttp import web
 from tests.fakes.common import Server, Window
 
 ACTIONS = {"text", "callback", "open_link", "location", "vkpay", "open_app"}
+FULL_CLIENT = {
+    "button_actions": ["text", "vkpay", "open_app", "location", "open_link", "callback"],
+    "keyboard": True,
+    "inline_keyboard": True,
+    "carousel": True,
+    "lang_id": 0,
+}
+# An event can be answered with sendMessageEventAnswer for about this long.
+EVENT_ANSWER_LIMIT = 60.0
 
 
 class VkError(Exception):
@@ -35,9 +49,10 @@ class Sent:
     text: str
     random_id: int
     buttons: list[list[tuple[str, str, str]]] = field(default_factory=list)  # type, label, payload
+    inline: bool = False
 
 
-def _keyboard(raw: str) -> list[list[tuple[str, str, str]]]:
+def _keyboard(raw: str) -> tuple[list[list[tuple[str, str, str]]], bool]:
     def bad(why: str) -> VkError:
         return VkError(911, f"Keyboard format is invalid: {why}")
 
@@ -45,10 +60,14 @@ def _keyboard(raw: str) -> list[list[tuple[str, str, str]]]:
         keyboard = json.loads(raw)
     except ValueError as exc:
         raise bad("not JSON") from exc
+    if not isinstance(keyboard, dict):
+        raise bad("not an object")
     rows = keyboard.get("buttons")
     if not isinstance(rows, list):
         raise bad("buttons is a required field")
     inline = bool(keyboard.get("inline"))
+    if inline and "one_time" in keyboard:
+        raise bad("one_time is not supported for inline keyboards")
     max_rows, max_total = (6, 10) if inline else (10, 40)
     if len(rows) > max_rows:
         raise bad(f"too many rows: {len(rows)} > {max_rows}")
@@ -71,6 +90,8 @@ def _keyboard(raw: str) -> list[list[tuple[str, str, str]]]:
                 if len(label) > 40:
                     raise bad("action.label is longer than 40 characters")
             payload = action.get("payload", "")
+            if not isinstance(payload, str):
+                raise bad("action.payload must be a string")
             if payload:
                 if len(payload.encode()) > 255:
                     raise bad("action.payload is longer than 255 bytes")
@@ -83,7 +104,7 @@ def _keyboard(raw: str) -> list[list[tuple[str, str, str]]]:
                 raise bad("color is unknown")
             out.append((kind, label, payload))
         result.append(out)
-    return result
+    return result, inline
 
 
 class FakeVk(Server):
@@ -107,9 +128,11 @@ class FakeVk(Server):
         self.lp_failures: list[int] = []  # `failed` values for the next long-poll checks
         self.lp_http_errors = 0  # long-poll checks answered with HTTP 502
         self.lp_connects = 0
+        self.bot_features = True  # "Возможности ботов" on: keyboards allowed
+        self.open_events: dict[str, float] = {}  # message_event id -> when it was pressed
         self._seen_random: dict[tuple[int, int], int] = {}
         self.web_app.router.add_post("/method/{method}", self._method)
-        self.web_app.router.add_get("/lp", self._longpoll)
+        self.web_app.router.add_get(f"/lp/wh{group_id}", self._longpoll)
 
     # -- what users do ----------------------------------------------------------------
     async def push(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +151,9 @@ class FakeVk(Server):
         self.ts += 1
         await self.notify()
 
-    async def message(self, user_id: int, text: str, **extra: Any) -> dict[str, Any]:
+    async def message(
+        self, user_id: int, text: str, client_info: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
         message = {
             "date": int(time.time()),
             "from_id": user_id,
@@ -142,13 +167,7 @@ class FakeVk(Server):
             "is_hidden": False,
             **extra,
         }
-        client_info = {
-            "button_actions": ["text", "vkpay", "open_app", "location", "open_link", "callback"],
-            "keyboard": True,
-            "inline_keyboard": True,
-            "carousel": True,
-            "lang_id": 0,
-        }
+        client_info = FULL_CLIENT if client_info is None else client_info
         return await self.push("message_new", {"message": message, "client_info": client_info})
 
     async def sticker(self, user_id: int) -> dict[str, Any]:
@@ -163,6 +182,7 @@ class FakeVk(Server):
             "payload": json.loads(payload),
             "conversation_message_id": 1,
         }
+        self.open_events[obj["event_id"]] = time.monotonic()
         return await self.push("message_event", obj)
 
     def to(self, peer_id: int) -> list[Sent]:
@@ -197,7 +217,7 @@ class FakeVk(Server):
         if params.get("group_id") != str(self.group_id):
             raise VkError(100, "One of the parameters specified was missing or invalid: group_id")
         self.lp_connects += 1
-        return {"key": self.key, "server": f"{self.base}/lp", "ts": str(self.ts)}
+        return {"key": self.key, "server": f"{self.base}/lp/wh{self.group_id}", "ts": str(self.ts)}
 
     async def api_messages_send(self, params: dict[str, str]) -> int:
         if self.errors_next:
@@ -220,10 +240,14 @@ class FakeVk(Server):
             raise VkError(100, "One of the parameters specified was missing or invalid: message")
         if len(text) > 4096:
             raise VkError(914, "Message is too long")
-        buttons = _keyboard(params["keyboard"]) if params.get("keyboard") else []
+        buttons, inline = [], False
+        if params.get("keyboard"):
+            if not self.bot_features:
+                raise VkError(912, "This is a chat bot feature, change this status in settings")
+            buttons, inline = _keyboard(params["keyboard"])
         if random_id and (peer_id, random_id) in self._seen_random:
             return self._seen_random[(peer_id, random_id)]
-        sent = Sent(peer_id, next(self._message_ids), text, random_id, buttons)
+        sent = Sent(peer_id, next(self._message_ids), text, random_id, buttons, inline)
         self.sent.append(sent)
         if random_id:
             self._seen_random[(peer_id, random_id)] = sent.message_id
@@ -236,11 +260,21 @@ class FakeVk(Server):
                 raise VkError(
                     100, f"One of the parameters specified was missing or invalid: {name}"
                 )
+        pressed = self.open_events.pop(params["event_id"], None)
+        if pressed is None or time.monotonic() - pressed > EVENT_ANSWER_LIMIT:
+            raise VkError(100, "One of the parameters specified was missing or invalid: event_id")
+        if params.get("event_data"):
+            try:
+                json.loads(params["event_data"])
+            except ValueError as exc:
+                raise VkError(100, "event_data is not JSON") from exc
         self.answered.append(params["event_id"])
         return 1
 
     async def _longpoll(self, request: web.Request) -> web.Response:
         self.calls.append(("lp", dict(request.query)))
+        if request.query.get("act") != "a_check":
+            return web.Response(status=404, text="act=a_check is required")
         if self.lp_http_errors > 0:
             self.lp_http_errors -= 1
             return web.Response(status=502, text="Bad Gateway")
