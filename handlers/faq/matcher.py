@@ -26,6 +26,7 @@ from handlers.faq.kb import Entry, KnowledgeBase, Lexicon
 _WORD = re.compile(r"[0-9a-zа-я]+")
 _CYRILLIC = re.compile(r"[а-я]")
 _LATIN = re.compile(r"[a-z]")
+_SENTENCE_END = re.compile(r"[?!.;\n]+")
 
 
 def normalise(text: str, lookalikes: dict[int, str] | None = None) -> list[str]:
@@ -65,6 +66,14 @@ def lemma(word: str) -> str:
 @lru_cache(maxsize=200_000)
 def known(word: str) -> bool:
     return not _CYRILLIC.search(word) or _morph().word_is_known(word)
+
+
+@lru_cache(maxsize=200_000)
+def thing(word: str) -> bool:
+    """A dictionary noun: the name of a thing ("ипотека", "врач"), not a typo or a verb."""
+    if not _CYRILLIC.search(word) or not known(word):
+        return False
+    return _morph().parse(word)[0].tag.POS == "NOUN"
 
 
 @lru_cache(maxsize=200_000)
@@ -165,8 +174,9 @@ class Analyzer:
                 out.append((word, self._phrases.get((base,), [base])))
         return out
 
-    def terms(self, text: str) -> list[str]:
-        """Search terms of a text; a text of stopwords only ("здравствуйте") keeps them."""
+    def terms(self, text: str, *, fallback: bool = True) -> list[str]:
+        """Search terms of a text; a text of stopwords only ("здравствуйте") keeps them
+        unless `fallback` is off."""
         stop = self.lexicon.stopwords
         meaningful: list[str] = []
         everything: list[str] = []
@@ -175,21 +185,44 @@ class Analyzer:
                 everything.append(base)
                 if word not in stop and base not in stop:
                     meaningful.append(base)
-        return meaningful or [t for t in everything if t in self.indexed] or everything
+        if meaningful or not fallback:
+            return meaningful
+        return [t for t in everything if t in self.indexed] or everything
+
+    def clauses(self, text: str) -> list[str]:
+        """The questions of a message: its sentences, and parts of a sentence joined by
+        "и" where the next words open a new question ("сколько стоит и как оформить")."""
+        opening = self.lexicon.question_words
+        parts: list[str] = []
+        for sentence in _SENTENCE_END.split(text):
+            words = sentence.split()
+            start = 0
+            for i, word in enumerate(words):
+                if i > start and normalise(word) == ["и"]:
+                    following = normalise(" ".join(words[i + 1 : i + 4]))
+                    if opening.intersection(following):
+                        parts.append(" ".join(words[start:i]))
+                        start = i + 1
+            parts.append(" ".join(words[start:]))
+        return [part for part in parts if part.strip()]
 
 
 @dataclass(frozen=True)
 class Candidate:
     entry: Entry
     score: float
+    # How closely one way of asking the entry matches the question as a whole: the
+    # weighted Jaccard of their terms (1.0: the same words, none missing, none extra).
+    overlap: float = 0.0
 
 
 @dataclass(frozen=True)
 class Found:
     candidates: list[Candidate]
     triggered: Entry | None
-    # Share of the question's weight carried by words the base knows (0..1): a question
-    # mostly about something else ("сколько стоит ипотека") is not answered outright.
+    # Share of the question's weight carried by words the base knows, against the things
+    # it names that the base never mentions (0..1): a question about something else
+    # ("сколько стоит ипотека") is not answered outright.
     known: float
     # How many distinct terms the question has, and whether the best entry has a
     # phrasing with exactly these terms: one word alone ("номинал") is a clear question
@@ -255,6 +288,17 @@ class Index:
             for trigger in entry.triggers
         ]
 
+    def _overlap(self, terms: set[str], idf: dict[str, float], number: int) -> float:
+        """The best weighted Jaccard between the question's terms and a phrasing's."""
+        best = 0.0
+        for phrasing in self.phrasing_terms[number]:
+            shared = sum(idf[t] for t in terms & phrasing)
+            if not shared:
+                continue
+            extra = sum(self.idf[t] for t in phrasing - terms)
+            best = max(best, shared / (sum(idf.values()) + extra))
+        return best
+
     def _weights(self, bag: Counter[str], average: float) -> dict[str, float]:
         length = sum(bag.values())
         scale = self.K1 * (1 - self.B + self.B * length / average)
@@ -269,8 +313,11 @@ class Index:
         )
         idf = {t: self.idf.get(t, self.unknown_idf) for t in terms}
         mass = sum(idf.values()) * (self.K1 + 1) / self.K1
-        squares = sum(v * v for v in idf.values())
-        known = sum(v * v for t, v in idf.items() if t in self.idf) / squares if squares else 0.0
+        # Words the base never uses count against it only when they name a thing
+        # ("ипотека", "врач"): another verb or a typo is just another way to ask.
+        inside = sum(v * v for t, v in idf.items() if t in self.idf)
+        outside = sum(v * v for t, v in idf.items() if t not in self.idf and thing(t))
+        known = inside / (inside + outside) if inside else 0.0
         whole: dict[int, float] = defaultdict(float)
         for term in terms:
             for number, weight in self.postings.get(term, ()):
@@ -288,9 +335,13 @@ class Index:
             numbers[self.entries[number].id] = number
         # An entry asked with exactly these words (in any form) is the likeliest meaning.
         ranked = [
-            Candidate(c.entry, min(1.0, c.score + self.EXACT_BONUS))
-            if terms in self.phrasing_terms[numbers[c.entry.id]]
-            else c
+            Candidate(
+                c.entry,
+                min(1.0, c.score + self.EXACT_BONUS)
+                if terms in self.phrasing_terms[numbers[c.entry.id]]
+                else c.score,
+                self._overlap(terms, idf, numbers[c.entry.id]),
+            )
             for c in ranked
         ]
         ranked.sort(key=lambda c: c.score, reverse=True)
