@@ -237,6 +237,8 @@ def test_latin_typing_and_what_is_questions_are_understood(question, entry_id):
         ("а до 5 лет сертификат дают?", "cert_under5"),
         ("младше пяти лет можно получить сертификат", "cert_under5"),
         ("сыну 17 лет можно ещё сертификат", "cert_age"),
+        ("дочке 4,5 года дадут сертификат?", "cert_under5"),
+        ("ребенку 6,5 лет можно сертификат", "cert_age"),
     ],
 )
 def test_the_five_year_boundary_seen_from_below_is_the_under_five_question(question, entry_id):
@@ -326,8 +328,8 @@ def test_holdout_sets_are_written_like_parents_and_span_the_base(path, handoffs)
 @pytest.mark.parametrize(
     ("path", "accuracy", "coverage", "wrong", "handoffs"),
     [
-        (HOLDOUT_SET, 94, 77.5, 4, 6),
-        (HOLDOUT2_SET, 94, 77, 4, 6),
+        (HOLDOUT_SET, 94, 77, 3.5, 6),
+        (HOLDOUT2_SET, 94, 78, 4, 6),
         (HOLDOUT3_SET, 94, 70, 4, 3),
     ],
     ids=["holdout", "holdout2", "holdout3"],

@@ -26,7 +26,7 @@ from handlers.faq.kb import Entry, KnowledgeBase, Lexicon
 _WORD = re.compile(r"[0-9a-zа-я]+")
 _CYRILLIC = re.compile(r"[а-я]")
 _LATIN = re.compile(r"[a-z]")
-_SENTENCE_END = re.compile(r"[?!.;\n]+")
+_SENTENCE_END = re.compile(r"(?:[?!;\n]|\.(?!\d))+")
 
 
 def normalise(text: str, lookalikes: dict[int, str] | None = None) -> list[str]:
@@ -106,6 +106,9 @@ class Analyzer:
             self._phrases[tuple(key.split())] = value.split()
         self._longest = max((len(k) for k in self._phrases), default=1)
         self._reduce: Callable[[str], str] = {"lemma": lemma, "stem": stem}.get(mode, lambda w: w)
+        # An age in years and a half keeps its whole part ("3,5 года" is 3, not 3 and 5).
+        ages = "|".join(sorted(map(re.escape, lexicon.age_words), key=len, reverse=True))
+        self._fraction = re.compile(rf"(\d+)[.,]\d+(?=\s*(?:{ages})\b)") if ages else None
 
     def cyrillic(self, word: str) -> str:
         """A Russian word typed in Latin letters, in Cyrillic ("poluchit" -> its Cyrillic)."""
@@ -134,6 +137,8 @@ class Analyzer:
 
     def _analysed(self, text: str) -> list[tuple[str, list[str]]]:
         """(word as written, its terms) for each word or synonym phrase of the text."""
+        if self._fraction is not None:
+            text = self._fraction.sub(r"\1", text.lower().replace("ё", "е"))
         words = normalise(text, self._lookalikes)
         out: list[tuple[str, list[str]]] = []
         i = 0
@@ -213,6 +218,7 @@ class Candidate:
     score: float
     # How closely one way of asking the entry matches the question as a whole: the
     # weighted Jaccard of their terms (1.0: the same words, none missing, none extra).
+    # Measured for the two best candidates only.
     overlap: float = 0.0
 
 
@@ -335,15 +341,16 @@ class Index:
             numbers[self.entries[number].id] = number
         # An entry asked with exactly these words (in any form) is the likeliest meaning.
         ranked = [
-            Candidate(
-                c.entry,
-                min(1.0, c.score + self.EXACT_BONUS)
-                if terms in self.phrasing_terms[numbers[c.entry.id]]
-                else c.score,
-                self._overlap(terms, idf, numbers[c.entry.id]),
-            )
+            Candidate(c.entry, min(1.0, c.score + self.EXACT_BONUS))
+            if terms in self.phrasing_terms[numbers[c.entry.id]]
+            else c
             for c in ranked
         ]
         ranked.sort(key=lambda c: c.score, reverse=True)
         exact = bool(ranked) and terms in self.phrasing_terms[numbers[ranked[0].entry.id]]
+        # How closely the two best are asked like the question (all the decision uses).
+        ranked[:2] = [
+            Candidate(c.entry, c.score, self._overlap(terms, idf, numbers[c.entry.id]))
+            for c in ranked[:2]
+        ]
         return Found(ranked[:limit], triggered, known, len(terms), exact)
