@@ -30,7 +30,11 @@ from handlers.faq.matcher import Analyzer, Candidate, Found, normalise  # noqa: 
 from handlers.faq.service import Faq  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "faq_dev.jsonl"
-HOLDOUT_SETS = (ROOT / "tests" / "faq_holdout.jsonl", ROOT / "tests" / "faq_holdout2.jsonl")
+HOLDOUT_SETS = (
+    ROOT / "tests" / "faq_holdout.jsonl",
+    ROOT / "tests" / "faq_holdout2.jsonl",
+    ROOT / "tests" / "faq_holdout3.jsonl",
+)
 
 
 class TfidfIndex:

@@ -13,7 +13,8 @@ Each `texts/faq/*.toml` file (except `lexicon.toml`) holds `[[entry]]` tables:
               in any form, hand it over at once
 
 `lexicon.toml` holds the search vocabulary: stopwords and synonyms (slang,
-abbreviations, Latin spellings) mapped to the words used in the entries.
+abbreviations, Latin spellings) mapped to the words used in the entries, and the words
+that open a question (to tell several questions in one message apart).
 Staff edit these files; the bot reads them when it starts (`navbot faq-check`
 validates them without starting the bot).
 """
@@ -66,6 +67,8 @@ class Lexicon:
     # "<number> <age word>" -> the terms of the age range the number falls in
     age_words: frozenset[str] = frozenset()
     ages: tuple[tuple[int, int, str], ...] = ()
+    # Words that open a question: "... и как оформить" starts a second question.
+    question_words: frozenset[str] = frozenset()
 
     def age_terms(self, number: str) -> str | None:
         value = int(number)
@@ -185,6 +188,10 @@ def _lexicon(path: Path) -> Lexicon:
         lookalikes=lookalikes,
         translit={k.lower(): v.lower() for k, v in translit.items()},
         stopwords=frozenset(w.lower().replace("ё", "е") for w in stopwords),
+        question_words=frozenset(
+            w.lower().replace("ё", "е")
+            for w in _strings(path, "question_words", raw.get("question_words"), required=False)
+        ),
         synonyms={
             k.lower().replace("ё", "е"): v.lower().replace("ё", "е") for k, v in synonyms.items()
         },

@@ -26,6 +26,7 @@ from handlers.faq.kb import Entry, KnowledgeBase, Lexicon
 _WORD = re.compile(r"[0-9a-zа-я]+")
 _CYRILLIC = re.compile(r"[а-я]")
 _LATIN = re.compile(r"[a-z]")
+_SENTENCE_END = re.compile(r"(?:[?!;\n]|\.(?!\d))+")
 
 
 def normalise(text: str, lookalikes: dict[int, str] | None = None) -> list[str]:
@@ -68,6 +69,14 @@ def known(word: str) -> bool:
 
 
 @lru_cache(maxsize=200_000)
+def thing(word: str) -> bool:
+    """A dictionary noun: the name of a thing ("ипотека", "врач"), not a typo or a verb."""
+    if not _CYRILLIC.search(word) or not known(word):
+        return False
+    return _morph().parse(word)[0].tag.POS == "NOUN"
+
+
+@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     return _stemmer().stemWord(word) if _CYRILLIC.search(word) else word
 
@@ -97,6 +106,9 @@ class Analyzer:
             self._phrases[tuple(key.split())] = value.split()
         self._longest = max((len(k) for k in self._phrases), default=1)
         self._reduce: Callable[[str], str] = {"lemma": lemma, "stem": stem}.get(mode, lambda w: w)
+        # An age in years and a half keeps its whole part ("3,5 года" is 3, not 3 and 5).
+        ages = "|".join(sorted(map(re.escape, lexicon.age_words), key=len, reverse=True))
+        self._fraction = re.compile(rf"(\d+)[.,]\d+(?=\s*(?:{ages})\b)") if ages else None
 
     def cyrillic(self, word: str) -> str:
         """A Russian word typed in Latin letters, in Cyrillic ("poluchit" -> its Cyrillic)."""
@@ -125,6 +137,8 @@ class Analyzer:
 
     def _analysed(self, text: str) -> list[tuple[str, list[str]]]:
         """(word as written, its terms) for each word or synonym phrase of the text."""
+        if self._fraction is not None:
+            text = self._fraction.sub(r"\1", text.lower().replace("ё", "е"))
         words = normalise(text, self._lookalikes)
         out: list[tuple[str, list[str]]] = []
         i = 0
@@ -165,8 +179,9 @@ class Analyzer:
                 out.append((word, self._phrases.get((base,), [base])))
         return out
 
-    def terms(self, text: str) -> list[str]:
-        """Search terms of a text; a text of stopwords only ("здравствуйте") keeps them."""
+    def terms(self, text: str, *, fallback: bool = True) -> list[str]:
+        """Search terms of a text; a text of stopwords only ("здравствуйте") keeps them
+        unless `fallback` is off."""
         stop = self.lexicon.stopwords
         meaningful: list[str] = []
         everything: list[str] = []
@@ -175,21 +190,45 @@ class Analyzer:
                 everything.append(base)
                 if word not in stop and base not in stop:
                     meaningful.append(base)
-        return meaningful or [t for t in everything if t in self.indexed] or everything
+        if meaningful or not fallback:
+            return meaningful
+        return [t for t in everything if t in self.indexed] or everything
+
+    def clauses(self, text: str) -> list[str]:
+        """The questions of a message: its sentences, and parts of a sentence joined by
+        "и" where the next words open a new question ("сколько стоит и как оформить")."""
+        opening = self.lexicon.question_words
+        parts: list[str] = []
+        for sentence in _SENTENCE_END.split(text):
+            words = sentence.split()
+            start = 0
+            for i, word in enumerate(words):
+                if i > start and normalise(word) == ["и"]:
+                    following = normalise(" ".join(words[i + 1 : i + 4]))
+                    if opening.intersection(following):
+                        parts.append(" ".join(words[start:i]))
+                        start = i + 1
+            parts.append(" ".join(words[start:]))
+        return [part for part in parts if part.strip()]
 
 
 @dataclass(frozen=True)
 class Candidate:
     entry: Entry
     score: float
+    # How closely one way of asking the entry matches the question as a whole: the
+    # weighted Jaccard of their terms (1.0: the same words, none missing, none extra).
+    # Measured for the two best candidates only.
+    overlap: float = 0.0
 
 
 @dataclass(frozen=True)
 class Found:
     candidates: list[Candidate]
     triggered: Entry | None
-    # Share of the question's weight carried by words the base knows (0..1): a question
-    # mostly about something else ("сколько стоит ипотека") is not answered outright.
+    # Share of the question's weight carried by words the base knows, against the things
+    # it names that the base never mentions (0..1): a question about something else
+    # ("сколько стоит ипотека") is not answered outright.
     known: float
     # How many distinct terms the question has, and whether the best entry has a
     # phrasing with exactly these terms: one word alone ("номинал") is a clear question
@@ -255,6 +294,17 @@ class Index:
             for trigger in entry.triggers
         ]
 
+    def _overlap(self, terms: set[str], idf: dict[str, float], number: int) -> float:
+        """The best weighted Jaccard between the question's terms and a phrasing's."""
+        best = 0.0
+        for phrasing in self.phrasing_terms[number]:
+            shared = sum(idf[t] for t in terms & phrasing)
+            if not shared:
+                continue
+            extra = sum(self.idf[t] for t in phrasing - terms)
+            best = max(best, shared / (sum(idf.values()) + extra))
+        return best
+
     def _weights(self, bag: Counter[str], average: float) -> dict[str, float]:
         length = sum(bag.values())
         scale = self.K1 * (1 - self.B + self.B * length / average)
@@ -269,8 +319,11 @@ class Index:
         )
         idf = {t: self.idf.get(t, self.unknown_idf) for t in terms}
         mass = sum(idf.values()) * (self.K1 + 1) / self.K1
-        squares = sum(v * v for v in idf.values())
-        known = sum(v * v for t, v in idf.items() if t in self.idf) / squares if squares else 0.0
+        # Words the base never uses count against it only when they name a thing
+        # ("ипотека", "врач"): another verb or a typo is just another way to ask.
+        inside = sum(v * v for t, v in idf.items() if t in self.idf)
+        outside = sum(v * v for t, v in idf.items() if t not in self.idf and thing(t))
+        known = inside / (inside + outside) if inside else 0.0
         whole: dict[int, float] = defaultdict(float)
         for term in terms:
             for number, weight in self.postings.get(term, ()):
@@ -295,4 +348,9 @@ class Index:
         ]
         ranked.sort(key=lambda c: c.score, reverse=True)
         exact = bool(ranked) and terms in self.phrasing_terms[numbers[ranked[0].entry.id]]
+        # How closely the two best are asked like the question (all the decision uses).
+        ranked[:2] = [
+            Candidate(c.entry, c.score, self._overlap(terms, idf, numbers[c.entry.id]))
+            for c in ranked[:2]
+        ]
         return Found(ranked[:limit], triggered, known, len(terms), exact)

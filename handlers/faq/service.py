@@ -22,12 +22,18 @@ MARGIN = 0.06
 # that word belongs to one entry much more than to any other.
 ONE_WORD_MARGIN = 0.15
 SUGGEST_AT = 0.2
-# Answer outright only when the base knows words carrying this share of the question.
-KNOWN_AT = 0.4
+# Answer outright only when the base knows words carrying this share of the question
+# (against the things it names that no entry mentions).
+KNOWN_AT = 0.6
 MAX_SUGGESTIONS = 3
-# When the runner-up is close but the best entry is this sure, answer it and offer the
-# runner-up as a button: a suggestion list costs the parent one more tap.
+# A part of a message counts as a question of its own with this many search terms.
+MIN_CLAUSE_TERMS = 1
+# When the runner-up is close but the best entry is this sure, answer the one of the two
+# asked most like the question and offer the other as a button: a suggestion list costs
+# the parent one more tap. Only when that entry has a phrasing this close to the question
+# (weighted Jaccard of terms); otherwise two near-equal guesses stay a suggestion list.
 CLOSE_AT = 0.6
+CLOSE_OVERLAP = 0.6
 
 ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
 
@@ -77,6 +83,9 @@ class Faq:
         if not candidates or candidates[0].score < self.suggest_at:
             score = candidates[0].score if candidates else 0.0
             return Verdict(UNKNOWN, None, round(score, 3))
+        several = self._several_questions(question)
+        if len(several) > 1:
+            return Verdict(SUGGEST, several[0], round(candidates[0].score, 3), several)
         top = candidates[0]
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         if top.entry.handoff:
@@ -95,11 +104,33 @@ class Faq:
                 return Verdict(ANSWER, top.entry, round(top.score, 3))
             # (A single word that no entry is asked with stays a suggestion list.)
             if margin == self.margin and top.score >= self.close_at and top.score > runner_up:
-                return Verdict(ANSWER, top.entry, round(top.score, 3), also=(candidates[1].entry,))
+                best, other = sorted(candidates[:2], key=lambda c: c.overlap, reverse=True)
+                if best.overlap >= CLOSE_OVERLAP:
+                    return Verdict(ANSWER, best.entry, round(top.score, 3), also=(other.entry,))
         suggestions = _suggestions(candidates, self.suggest_at)
         if not suggestions:
             return Verdict(UNKNOWN, None, round(top.score, 3))
         return Verdict(SUGGEST, top.entry, round(top.score, 3), suggestions)
+
+    def _several_questions(self, question: str) -> tuple[Entry, ...]:
+        """For a message of several questions, each about another entry, the entry each
+        part would be answered with; otherwise one entry at most. An answer to one of
+        them would leave the rest unanswered, so the parent gets the list to pick from."""
+        analyzer = self.index.analyzer
+        parts = [
+            part
+            for part in analyzer.clauses(question)
+            if len(set(analyzer.terms(part, fallback=False))) >= MIN_CLAUSE_TERMS
+        ]
+        if len(parts) < 2:
+            return ()
+        entries: list[Entry] = []
+        for part in parts:
+            best = self.index.search(part).candidates[:1]
+            if best and best[0].score >= self.answer_at and not best[0].entry.handoff:
+                if best[0].entry not in entries:
+                    entries.append(best[0].entry)
+        return tuple(entries[:MAX_SUGGESTIONS])
 
 
 def _suggestions(candidates: list[Candidate], floor: float) -> tuple[Entry, ...]:
