@@ -16,6 +16,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
+from bench.catalogue import pg_execute
 from bot.app import build_app
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
@@ -72,11 +74,14 @@ async def _with_fake(
 
 
 async def _navigator(
-    fake: FakeTelegram, folder: Path, database: str
+    fake: FakeTelegram, folder: Path, database: str, schema: str
 ) -> Callable[[], Awaitable[None]]:
     settings = Settings(
         bot={"data_dir": folder},
-        database={"url": database or f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}"},
+        database={
+            "url": database or f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}",
+            "schema_name": schema,
+        },
         telegram={"token": fake.token, "api_base": fake.base, "polling_timeout": 1},
     )
     app = build_app(settings)
@@ -118,10 +123,18 @@ def _report(name: str, rate: float, latencies: list[float]) -> None:
 
 
 async def main(users: int, rounds: int, database: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        ours = await _with_fake(
-            lambda fake: _navigator(fake, Path(folder), database), users, rounds
-        )
+    # PostgreSQL: a throw-away schema, dropped afterwards, so the database is left as found.
+    schema = f"bench_{uuid.uuid4().hex[:8]}" if database else ""
+    if schema:
+        await pg_execute(database, f'CREATE SCHEMA "{schema}"')
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            ours = await _with_fake(
+                lambda fake: _navigator(fake, Path(folder), database, schema), users, rounds
+            )
+    finally:
+        if schema:
+            await pg_execute(database, f'DROP SCHEMA "{schema}" CASCADE')
     echo = await _with_fake(_echo, users, rounds)
     where = database.split("://")[0] if database else "SQLite"
     print(f"{users} users x {rounds} rounds, fake Bot API on 127.0.0.1, database: {where}")
@@ -137,8 +150,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--database",
         default="",
-        help="database URL (default: a fresh SQLite file); "
-        "a PostgreSQL database must be empty or already migrated",
+        help="database URL (default: a fresh SQLite file); PostgreSQL runs in a throw-away schema",
     )
     options = parser.parse_args()
     asyncio.run(main(options.users, options.rounds, options.database))
