@@ -34,6 +34,11 @@ MIN_CLAUSE_TERMS = 1
 # (weighted Jaccard of terms); otherwise two near-equal guesses stay a suggestion list.
 CLOSE_AT = 0.6
 CLOSE_OVERLAP = 0.6
+# An entry far ahead of every other one (the runner-up scores at most LEAD_RATIO of it)
+# is answered from a lower score: the question is asked in words of its own, but only
+# one entry fits it.
+LEAD_ANSWER_AT = 0.22
+LEAD_RATIO = 0.7
 
 ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
 
@@ -107,6 +112,13 @@ class Faq:
                 best, other = sorted(candidates[:2], key=lambda c: c.overlap, reverse=True)
                 if best.overlap >= CLOSE_OVERLAP:
                     return Verdict(ANSWER, best.entry, round(top.score, 3), also=(other.entry,))
+        if (
+            top.score >= LEAD_ANSWER_AT
+            and runner_up <= top.score * LEAD_RATIO
+            and top.score - runner_up >= margin
+            and found.known >= self.known_at
+        ):
+            return Verdict(ANSWER, top.entry, round(top.score, 3))
         suggestions = _suggestions(candidates, self.suggest_at)
         if not suggestions:
             return Verdict(UNKNOWN, None, round(top.score, 3))
