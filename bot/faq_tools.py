@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from bot.app import App
-from handlers.core import _match_prefix
 from handlers.faq.dialogue import verdict_text
 from handlers.faq.evaluate import evaluate, read_labelled
 from handlers.faq.service import SUGGEST, Faq, Verdict, check_region, load_faq
@@ -83,7 +82,7 @@ async def cmd_faq_check(app: App, args: argparse.Namespace) -> int:
         check_region(faq, load_region(region_id))
     entries = faq.kb.entries
     for entry in entries:
-        if entry.link and not _match_prefix(app.router.buttons, entry.link):
+        if entry.link and not app.router.handles(entry.link):
             print(
                 f"note: entry '{entry.id}' links to '{entry.link}', which no dialogue "
                 "handles yet: its button is not shown",

@@ -222,6 +222,10 @@ class Router:
         self.menu_items.sort(key=lambda item: item.order)
         return self
 
+    def handles(self, payload: str) -> bool:
+        """Whether a button with this payload reaches a handler."""
+        return _match_prefix(self.buttons, payload) is not None
+
     # -- dispatch -----------------------------------------------------------------------
     async def dispatch(self, incoming: Incoming, ctx: Context) -> bool:
         """Run the handler for this message; False when nothing matched.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from handlers.core import Button, Context, Incoming, Router, _match_prefix
+from handlers.core import Button, Context, Incoming, Router
 from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
 from handlers.menu import menu_button
 from storage.models import FaqUnanswered
@@ -30,7 +30,7 @@ def link_button(ctx: Context, payload: str | None) -> Button | None:
     root = getattr(ctx.services, "router", None)
     prefix = payload.split(":", 1)[0]
     label_key = f"faq.link.{prefix}"
-    if root is None or not _match_prefix(root.buttons, payload) or not ctx.texts.has(label_key):
+    if root is None or not root.handles(payload) or not ctx.texts.has(label_key):
         return None
     return Button(ctx.texts(label_key), payload)
 
