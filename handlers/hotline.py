@@ -38,9 +38,16 @@ def offer_person(
 ) -> Reply:
     """Tell the parent a person can help and how to reach one."""
     text = ctx.texts(intro_key) + "\n\n" + hotline_lines(ctx)
-    rows = [*(extra_rows or []), [ctx.button("menu.item_contacts", "contacts")]]
-    rows.append([menu_button(ctx)])
-    return ctx.reply(text, rows)
+    return ctx.reply(text, person_rows(ctx, extra_rows))
+
+
+def person_rows(ctx: Context, extra_rows: list[list[Button]] | None = None) -> list[list[Button]]:
+    """The buttons under an offer of a person: `extra_rows`, the hotline's contacts, the menu."""
+    return [
+        *(extra_rows or []),
+        [ctx.button("menu.item_contacts", "contacts")],
+        [menu_button(ctx)],
+    ]
 
 
 def _capitalised(value: str) -> str:

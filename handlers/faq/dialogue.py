@@ -7,6 +7,7 @@ import logging
 
 from handlers.core import Button, Context, Incoming, Router
 from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
+from handlers.hotline import person_rows
 from handlers.menu import menu_button
 from storage.models import FaqUnanswered
 from texts import Texts
@@ -45,12 +46,9 @@ def verdict_text(texts: Texts, verdict: Verdict) -> str:
 
 
 def offer_person(ctx: Context, verdict: Verdict) -> None:
-    """Pass the parent to a person. Today that is the hotline; an operator handoff
-    replaces this one function."""
-    ctx.reply(
-        verdict_text(ctx.texts, verdict),
-        [[ctx.button("menu.item_contacts", "contacts")], [menu_button(ctx)]],
-    )
+    """Pass the parent to a person with the FAQ's own wording (which names the hotline);
+    the buttons are the shared ones of handlers.hotline."""
+    ctx.reply(verdict_text(ctx.texts, verdict), person_rows(ctx))
 
 
 def answer(ctx: Context, verdict: Verdict) -> None:
