@@ -19,19 +19,26 @@ PAGE_SIZE = 8
 MIN_SCORE = 80
 
 
-def _norm(value: str) -> str:
+def normalise_name(value: str) -> str:
+    """A municipality name as matched: lower case, ё as е, hyphens as spaces."""
     return " ".join(value.lower().replace("ё", "е").replace("-", " ").split())
+
+
+def names_of(region: Region) -> dict[str, Municipality]:
+    """Every name and short name of the region's municipalities, normalised, to its owner."""
+    return {
+        normalise_name(name): item
+        for item in region.municipalities
+        for name in (item.name, *item.aliases)
+    }
 
 
 def find_municipality(region: Region, query: str) -> Municipality | None:
     """The municipality a parent means by `query`, or None when unsure."""
-    wanted = _norm(query)
+    wanted = normalise_name(query)
     if not wanted:
         return None
-    choices: dict[str, Municipality] = {}
-    for item in region.municipalities:
-        for name in (item.name, *item.aliases):
-            choices[_norm(name)] = item
+    choices = names_of(region)
     if wanted in choices:
         return choices[wanted]
     best = process.extractOne(wanted, list(choices), scorer=fuzz.WRatio, score_cutoff=MIN_SCORE)

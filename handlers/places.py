@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
-from handlers.municipality import _norm
+from handlers.municipality import names_of, normalise_name
 from texts import Municipality, Region
 
 CANDIDATE_SCORE = 60
@@ -13,13 +13,14 @@ CANDIDATE_SCORE = 60
 def candidates(region: Region, query: str, limit: int = 3) -> list[Municipality]:
     """Municipalities whose names or short names look a little like `query`, best first:
     offered as buttons when `find_municipality` is not sure enough to pick one."""
-    names: dict[str, Municipality] = {}
-    for item in region.municipalities:
-        for name in (item.name, *item.aliases):
-            names.setdefault(_norm(name), item)
+    names = names_of(region)
     found: list[Municipality] = []
     for name, _score, _ in process.extract(
-        _norm(query), list(names), scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=CANDIDATE_SCORE
+        normalise_name(query),
+        list(names),
+        scorer=fuzz.WRatio,
+        limit=limit * 3,
+        score_cutoff=CANDIDATE_SCORE,
     ):
         if names[name] not in found:
             found.append(names[name])
