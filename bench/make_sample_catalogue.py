@@ -19,24 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.catalogue_io import COLUMNS  # noqa: E402
 from texts import load_region  # noqa: E402
-
-COLUMNS = (
-    "navigator_id",
-    "title",
-    "organisation",
-    "municipality",
-    "address",
-    "direction",
-    "age_from",
-    "age_to",
-    "funding",
-    "price",
-    "schedule",
-    "places_left",
-    "url",
-    "sample",
-)
 
 TITLES = {
     "technical": [

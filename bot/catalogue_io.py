@@ -46,7 +46,23 @@ REQUIRED = (
     "funding",
     "url",
 )
-OPTIONAL = ("address", "schedule", "price", "places_left", "sample")
+# Every column of a catalogue file, in the order the shipped sample writes them.
+COLUMNS = (
+    "navigator_id",
+    "title",
+    "organisation",
+    "municipality",
+    "address",
+    "direction",
+    "age_from",
+    "age_to",
+    "funding",
+    "price",
+    "schedule",
+    "places_left",
+    "url",
+    "sample",
+)
 FIELDS = (
     "title",
     "organisation",
