@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import Context, Incoming, Reply, Router, State
 from storage.db import Database
 from storage.models import ConversationState, ProcessedUpdate, TranscriptEntry, User, utcnow
+from storage.outbox import queue_replies
 from texts import Texts
 
 log = logging.getLogger(__name__)
@@ -111,20 +112,7 @@ class DialogueEngine:
             ctx.say("menu.not_understood")
             ctx.show_menu()
 
-        entries = [
-            TranscriptEntry(
-                user_id=user.id,
-                direction="out",
-                text=reply.text,
-                buttons=reply.buttons_json(),
-                status="pending",
-            )
-            for reply in ctx.replies
-        ]
-        session.add_all(entries)
-        await session.flush()  # one batched insert; ids come back in order
-        for reply, entry in zip(ctx.replies, entries, strict=True):
-            reply.transcript_id = entry.id
+        await queue_replies(session, user, ctx.replies, kind="reply")
 
         shown = [b for reply in ctx.replies for b in reply.all_buttons()]
         state_row.step = state.step

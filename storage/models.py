@@ -70,6 +70,11 @@ class User(Base):
     # brought the parent, `start_param` the latest one.
     source: Mapped[str | None] = mapped_column(String(64), default=None)
     start_param: Mapped[str | None] = mapped_column(String(64), default=None)
+    # --- outbox ---
+    # The delivery worker sending this parent's pending messages holds a lease on the
+    # chat, so one chat's messages go out in order from one worker at a time.
+    outbox_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    outbox_lease_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ConversationState(Base):
@@ -88,10 +93,20 @@ class ConversationState(Base):
 
 
 class TranscriptEntry(Base):
-    """One message in or out, exactly as the parent saw it."""
+    """One message in or out, exactly as the parent saw it. The outgoing rows are the
+    outbox: the delivery worker sends every "pending" one and records the outcome."""
 
     __tablename__ = "transcript"
-    __table_args__ = (Index("ix_transcript_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_transcript_user_created", "user_id", "created_at"),
+        Index(
+            "ix_transcript_pending",
+            "user_id",
+            "id",
+            sqlite_where=sql_text("status = 'pending'"),
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -102,10 +117,51 @@ class TranscriptEntry(Base):
     platform_message_id: Mapped[str | None] = mapped_column(String(64), default=None)
     platform_update_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Outgoing only: "pending" until delivery reports "sent" or "failed" (with the error).
+    # Outgoing only: "pending" until delivery reports "sent", "failed" (with the error)
+    # or "expired" (a dialogue reply that waited too long to make sense any more).
     status: Mapped[str | None] = mapped_column(String(16), default=None)
     error: Mapped[str | None] = mapped_column(String(500), default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Outgoing only: what sent it, one of OUT_KINDS.
+    kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Who wrote it when not the bot: "staff:<login>" for an operator's reply.
+    author: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+# reply: an answer to the parent's message; notice: a request status change and the like;
+# reminder, campaign: scheduled messages; operator: written by a member of staff.
+OUT_KINDS = ("reply", "notice", "reminder", "campaign", "operator")
+
+
+class InboxEntry(Base):
+    """An update received from a messenger and not yet handled. It is stored before the
+    platform is told it arrived, and deleted in the transaction that handles it, so an
+    update is never lost between "received" and "handled"."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("channel", "update_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    update_id: Mapped[str] = mapped_column(String(64))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    # The channel-neutral message (handlers.core.Incoming as JSON).
+    incoming: Mapped[dict[str, Any]] = mapped_column()
+    # The process handling it and until when; an expired lease is taken over.
+    owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelCursor(Base):
+    """Where a channel's long poll goes on after a restart (VK ts, MAX marker)."""
+
+    __tablename__ = "channel_cursors"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cursor: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ProcessedUpdate(Base):
