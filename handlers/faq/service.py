@@ -3,13 +3,14 @@ not knowing. Shared by the dialogue, `navbot ask` and `navbot faq-eval`."""
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from handlers.faq.kb import FAQ_DIR, Entry, KnowledgeBase, load_kb
-from handlers.faq.matcher import Analyzer, Candidate, Index
+from handlers.faq.matcher import Analyzer, Candidate, Index, normalise
 from texts import Region, TextsError, region_faq_answers
 
 # Chosen on tests/faq_dev.jsonl (see `navbot faq-eval` and bench/faq_bench.py).
@@ -39,6 +40,11 @@ CLOSE_OVERLAP = 0.6
 # one entry fits it.
 LEAD_ANSWER_AT = 0.22
 LEAD_RATIO = 0.7
+
+# A follow-up that leans on the message before it is this short at most.
+FOLLOW_UP_WORDS = 6
+# A number not followed by a word of age ("а если 4?", "ему 4,5").
+_BARE_NUMBER = re.compile(r"\b(\d{1,2})(?:[.,]\d)?\b(?!\s*(?:лет|год|г\b|мес))")
 
 ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
 
@@ -80,7 +86,37 @@ class Faq:
         self.known_at = known_at
         self.close_at = close_at
 
-    def decide(self, question: str) -> Verdict:
+    def decide(self, question: str, previous: str | None = None) -> Verdict:
+        """The verdict on a message; `previous` is the parent's message before it, read
+        together with a short follow-up that leans on it ("а если ему 4?")."""
+        verdict = self._decide(question)
+        if previous and verdict.outcome in (SUGGEST, UNKNOWN) and self._leans_on(question):
+            joined = self._decide(f"{previous} {self._ages_spelled(question, previous)}")
+            if joined.outcome == ANSWER:
+                return joined
+        return verdict
+
+    def _leans_on(self, question: str) -> bool:
+        """A short message that continues the one before: it opens with "а"/"и"/"а если"
+        or names the thing only by a pronoun ("а его где взять")."""
+        words = normalise(question)
+        if not words or len(words) > FOLLOW_UP_WORDS:
+            return False
+        return words[0] in self.kb.lexicon.follow_up_openers or bool(
+            self.kb.lexicon.follow_up_pronouns.intersection(words)
+        )
+
+    def _ages_spelled(self, question: str, previous: str) -> str:
+        """In a follow-up to a question about age, a bare number is an age ("а если 4?")."""
+        lexicon = self.kb.lexicon
+        about_age = lexicon.age_context.intersection(
+            self.index.analyzer.terms(previous, fallback=False)
+        ) or any(w in lexicon.age_words for w in normalise(previous))
+        if not about_age:
+            return question
+        return _BARE_NUMBER.sub(lambda m: f"{m.group(1)} лет", question)
+
+    def _decide(self, question: str) -> Verdict:
         found = self.index.search(question)
         candidates, triggered = found.candidates, found.triggered
         if triggered is not None:
