@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from handlers.faq.kb import FAQ_DIR, Entry, KnowledgeBase, load_kb
-from handlers.faq.matcher import Analyzer, Candidate, Index, normalise
+from handlers.faq.matcher import Analyzer, Candidate, Index, lemma, normalise, thing
 from texts import Region, TextsError, region_faq_answers
 
 # Chosen on tests/faq_dev.jsonl (see `navbot faq-eval` and bench/faq_bench.py).
@@ -41,6 +41,8 @@ CLOSE_OVERLAP = 0.6
 LEAD_ANSWER_AT = 0.22
 LEAD_RATIO = 0.7
 
+# A sentence this long without punctuation may hold the question at its end.
+RUN_ON_WORDS = 8
 # A follow-up that leans on the message before it is this short at most.
 FOLLOW_UP_WORDS = 6
 # A number not followed by a word of age ("а если 4?", "ему 4,5").
@@ -91,7 +93,9 @@ class Faq:
         together with a short follow-up that leans on it ("а если ему 4?")."""
         verdict = self._decide(question)
         if previous and verdict.outcome in (SUGGEST, UNKNOWN) and self._leans_on(question):
-            joined = self._decide(f"{previous} {self._ages_spelled(question, previous)}")
+            joined = self._decide(
+                f"{self._ages_spelled(question, previous)} {self._topic(previous)}"
+            )
             if joined.outcome == ANSWER:
                 return joined
         return verdict
@@ -104,6 +108,32 @@ class Faq:
             return False
         return words[0] in self.kb.lexicon.follow_up_openers or bool(
             self.kb.lexicon.follow_up_pronouns.intersection(words)
+        )
+
+    def _pieces(self, parts: list[str], question: str) -> list[str]:
+        """Where the question may sit in a long message: each of its sentences, and in a
+        long run-on sentence without punctuation, its tail from each word that opens a
+        question ("... всё сложно как активировать сертификат")."""
+        opening = self.kb.lexicon.question_words
+        pieces = [part for part in parts if part.strip() != question.strip()]
+        for part in parts or [question]:
+            words = part.split()
+            if len(words) <= RUN_ON_WORDS:
+                continue
+            for i, word in enumerate(words[1:], start=1):
+                if opening.intersection(normalise(word)):
+                    pieces.append(" ".join(words[i:]))
+        return pieces
+
+    def _best_score(self, text: str) -> float:
+        best = self.index.search(text).candidates[:1]
+        return best[0].score if best else 0.0
+
+    def _topic(self, previous: str) -> str:
+        """What the message before was about: its nouns that the base knows
+        ("С какого возраста дают сертификат?" -> "возраст сертификат")."""
+        return " ".join(
+            word for word in normalise(previous) if thing(word) and lemma(word) in self.index.idf
         )
 
     def _ages_spelled(self, question: str, previous: str) -> str:
@@ -121,12 +151,20 @@ class Faq:
         candidates, triggered = found.candidates, found.triggered
         if triggered is not None:
             return Verdict(HANDOFF, triggered, 1.0)
+        several, parts = self._several_questions(question)
+        if len(several) <= 1:
+            pieces = self._pieces(parts, question)
+            if len(pieces) > 1:
+                # A long message with one question inside: the question alone decides.
+                alone = self._decide(max(pieces, key=self._best_score))
+                if alone.outcome in (ANSWER, HANDOFF):
+                    return alone
         if not candidates or candidates[0].score < self.suggest_at:
             score = candidates[0].score if candidates else 0.0
             return Verdict(UNKNOWN, None, round(score, 3))
-        several = self._several_questions(question)
         if len(several) > 1:
-            return Verdict(SUGGEST, several[0], round(candidates[0].score, 3), several)
+            # The first question is answered; the others are one tap away.
+            return Verdict(ANSWER, several[0], round(candidates[0].score, 3), also=several[1:])
         top = candidates[0]
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         if top.entry.handoff:
@@ -160,10 +198,9 @@ class Faq:
             return Verdict(UNKNOWN, None, round(top.score, 3))
         return Verdict(SUGGEST, top.entry, round(top.score, 3), suggestions)
 
-    def _several_questions(self, question: str) -> tuple[Entry, ...]:
+    def _several_questions(self, question: str) -> tuple[tuple[Entry, ...], list[str]]:
         """For a message of several questions, each about another entry, the entry each
-        part would be answered with; otherwise one entry at most. An answer to one of
-        them would leave the rest unanswered, so the parent gets the list to pick from."""
+        part would be answered with, in the order asked; otherwise one entry at most."""
         analyzer = self.index.analyzer
         parts = [
             part
@@ -171,14 +208,14 @@ class Faq:
             if len(set(analyzer.terms(part, fallback=False))) >= MIN_CLAUSE_TERMS
         ]
         if len(parts) < 2:
-            return ()
+            return (), parts
         entries: list[Entry] = []
         for part in parts:
             best = self.index.search(part).candidates[:1]
             if best and best[0].score >= self.answer_at and not best[0].entry.handoff:
                 if best[0].entry not in entries:
                     entries.append(best[0].entry)
-        return tuple(entries[:MAX_SUGGESTIONS])
+        return tuple(entries[:MAX_SUGGESTIONS]), parts
 
 
 def _suggestions(candidates: list[Candidate], floor: float) -> tuple[Entry, ...]:

@@ -1,0 +1,111 @@
+"""Russian agreement for generated text, with pymorphy3's dictionaries (offline).
+
+Templates ask for it through format specs, so the words stay in texts/ru:
+
+    "{high:год,gent}"  the number and «год» agreeing with it in the genitive
+                       (18 -> «18 лет», 21 -> «21 года»)
+    "{age_to:год}"     the same in the nominative (21 -> «21 год», 22 -> «22 года»)
+    "{name:datv}"      a person's full name in the dative
+                       («Иванов Пётр Сергеевич» -> «Иванову Петру Сергеевичу»)
+
+`Texts` wraps every int and str parameter so that these specs work; a parameter with
+no spec formats as before.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+# Counted forms the dictionary gives by rule where Russian takes another word.
+SUPPLETIVE = {"годов": "лет"}
+CASES = frozenset({"nomn", "gent", "datv", "accs", "ablt", "loct"})
+_PERSON = ("Name", "Surn", "Patr")
+
+
+@lru_cache(maxsize=1)
+def _morph():
+    import logging
+
+    import pymorphy3
+
+    logging.getLogger("pymorphy3").setLevel(logging.WARNING)
+    return pymorphy3.MorphAnalyzer()
+
+
+@lru_cache(maxsize=4096)
+def agree(word: str, n: int, case: str = "nomn") -> str:
+    """`word` (in its dictionary form) in `case`, agreeing with the number `n`."""
+    parse = _morph().parse(word)[0]
+    if case != "nomn":
+        parse = parse.inflect({case}) or parse
+    agreed = parse.make_agree_with_number(abs(n))
+    counted = agreed.word if agreed else word
+    return SUPPLETIVE.get(counted, counted)
+
+
+def _capitalised_like(word: str, model: str) -> str:
+    return word[:1].upper() + word[1:] if model[:1].isupper() else word
+
+
+@lru_cache(maxsize=4096)
+def person_in_case(full_name: str, case: str) -> str:
+    """A full name ("Иванов Пётр Сергеевич", "Петрова Анна") in `case`. The gender comes
+    from the first name or the patronymic; a word the dictionary does not know as part
+    of a name stays as written."""
+    morph = _morph()
+    words = full_name.split()
+    parses = [morph.parse(word) for word in words]
+    gender = None
+    for options in parses:
+        for p in options:
+            if ("Name" in p.tag or "Patr" in p.tag) and p.tag.gender in ("masc", "femn"):
+                gender = p.tag.gender
+                break
+        if gender:
+            break
+    out = []
+    for word, options in zip(words, parses, strict=True):
+        chosen = next(
+            (
+                p
+                for p in options
+                if any(t in p.tag for t in _PERSON)
+                and p.tag.case == "nomn"
+                and (gender is None or p.tag.gender == gender)
+            ),
+            None,
+        )
+        inflected = chosen.inflect({case}) if chosen else None
+        out.append(_capitalised_like(inflected.word, word) if inflected else word)
+    return " ".join(out)
+
+
+class Count(int):
+    """An int that formats "{n:год,gent}" as the number and the agreeing word."""
+
+    def __format__(self, spec: str) -> str:
+        word, _, case = spec.partition(",")
+        if not word or not word.isalpha() or word.isascii():
+            return super().__format__(spec)
+        return f"{int(self)} {agree(word, int(self), case or 'nomn')}"
+
+
+class Phrase(str):
+    """A str that formats "{name:datv}" as a person's name in that case."""
+
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        if spec in CASES:
+            return person_in_case(str(self), spec)
+        return super().__format__(spec)
+
+
+def wrapped(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return Count(value)
+    if isinstance(value, str):
+        return Phrase(value)
+    return value
