@@ -98,6 +98,12 @@ class Phrase(str):
     def __format__(self, spec: str) -> str:
         if spec in CASES:
             return person_in_case(str(self), spec)
+        word, _, case = spec.partition(",")
+        if word and word.isalpha() and not word.isascii():
+            # A count given as text: agree with it when it is a number, else use the
+            # form for "many".
+            number = int(self) if self.strip().isdigit() else 5
+            return f"{self} {agree(word, number, case or 'nomn')}"
         return super().__format__(spec)
 
 

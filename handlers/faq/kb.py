@@ -75,6 +75,8 @@ class Lexicon:
     follow_up_pronouns: frozenset[str] = frozenset()
     # Search terms that make a question one about age (a bare number after it is an age).
     age_context: frozenset[str] = frozenset()
+    # The word that makes a bare number in a follow-up about age an age ("4" -> "4 лет").
+    age_unit: str = ""
 
     def age_terms(self, number: str) -> str | None:
         value = int(number)
@@ -203,6 +205,7 @@ def _lexicon(path: Path) -> Lexicon:
         follow_up_openers=_words(path, raw, "follow_up_openers"),
         follow_up_pronouns=_words(path, raw, "follow_up_pronouns"),
         age_context=_words(path, raw, "age_context"),
+        age_unit=str(raw.get("age_unit", "")).strip(),
         synonyms={
             k.lower().replace("ё", "е"): v.lower().replace("ё", "е") for k, v in synonyms.items()
         },

@@ -13,7 +13,8 @@ from handlers.faq.kb import FAQ_DIR, Entry, KnowledgeBase, load_kb
 from handlers.faq.matcher import Analyzer, Candidate, Index, lemma, normalise, thing
 from texts import Region, TextsError, region_faq_answers
 
-# Chosen on tests/faq_dev.jsonl (see `navbot faq-eval` and bench/faq_bench.py).
+# Chosen on tests/faq_dev.jsonl and the dev sources of the real corpus with their
+# robustness suite (see `navbot faq-eval` and bench/faq_bench.py).
 # An entry's score: BLEND x its best phrasing + (1 - BLEND) x the whole entry as one text.
 BLEND = 0.2
 ANSWER_AT = 0.3
@@ -34,7 +35,7 @@ MIN_CLAUSE_TERMS = 1
 # the parent one more tap. Only when that entry has a phrasing this close to the question
 # (weighted Jaccard of terms); otherwise two near-equal guesses stay a suggestion list.
 CLOSE_AT = 0.6
-CLOSE_OVERLAP = 0.6
+CLOSE_OVERLAP = 0.5
 # An entry far ahead of every other one (the runner-up scores at most LEAD_RATIO of it)
 # is answered from a lower score: the question is asked in words of its own, but only
 # one entry fits it.
@@ -45,8 +46,6 @@ LEAD_RATIO = 0.7
 RUN_ON_WORDS = 8
 # A follow-up that leans on the message before it is this short at most.
 FOLLOW_UP_WORDS = 6
-# A number not followed by a word of age ("а если 4?", "ему 4,5").
-_BARE_NUMBER = re.compile(r"\b(\d{1,2})(?:[.,]\d)?\b(?!\s*(?:лет|год|г\b|мес))")
 
 ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
 
@@ -82,6 +81,11 @@ class Faq:
     ) -> None:
         self.kb = kb
         self.index = Index(kb, Analyzer(kb.lexicon, mode=mode, typos=typos), blend=blend)
+        # A number not followed by a word of age ("а если 4?", "ему 4,5").
+        ages = "|".join(sorted(map(re.escape, kb.lexicon.age_words), key=len, reverse=True))
+        self._bare_number = re.compile(
+            rf"\b(\d{{1,2}})(?:[.,]\d)?\b(?!\s*(?:{ages})\b)" if ages else r"(?!)"
+        )
         self.answer_at = answer_at
         self.margin = margin
         self.suggest_at = suggest_at
@@ -94,7 +98,7 @@ class Faq:
         verdict = self._decide(question)
         if previous and verdict.outcome in (SUGGEST, UNKNOWN) and self._leans_on(question):
             joined = self._decide(
-                f"{self._ages_spelled(question, previous)} {self._topic(previous)}"
+                f"{self._ages_spelled(question, previous)} {self.topic(previous)}"
             )
             if joined.outcome == ANSWER:
                 return joined
@@ -129,9 +133,10 @@ class Faq:
         best = self.index.search(text).candidates[:1]
         return best[0].score if best else 0.0
 
-    def _topic(self, previous: str) -> str:
-        """What the message before was about: its nouns that the base knows
-        ("С какого возраста дают сертификат?" -> "возраст сертификат")."""
+    def topic(self, previous: str) -> str:
+        """What a message was about: its nouns that the base knows ("С какого возраста
+        дают сертификат?" -> "возраста сертификат"). Enough to read a follow-up with,
+        and free of anything personal the message may have held."""
         return " ".join(
             word for word in normalise(previous) if thing(word) and lemma(word) in self.index.idf
         )
@@ -144,7 +149,8 @@ class Faq:
         ) or any(w in lexicon.age_words for w in normalise(previous))
         if not about_age:
             return question
-        return _BARE_NUMBER.sub(lambda m: f"{m.group(1)} лет", question)
+        unit = lexicon.age_unit
+        return self._bare_number.sub(lambda m: f"{m.group(1)} {unit}", question)
 
     def _decide(self, question: str) -> Verdict:
         found = self.index.search(question)
