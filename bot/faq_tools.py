@@ -106,11 +106,14 @@ def corpus_items(split: str, suite: str) -> list[CorpusItem]:
                     source=str(DEV_SET.relative_to(ROOT)),
                     group="dev-set",
                     split="dev",
-                    label="answer" if item.entry_id else "not_covered",
+                    label="handoff"
+                    if item.handoff
+                    else "answer"
+                    if item.entry_id
+                    else "not_covered",
                     entries=(item.entry_id,) if item.entry_id else (),
                 )
                 for item in read_labelled(DEV_SET)
-                if not item.handoff
             ]
         items = robust_suite(items)
     return items

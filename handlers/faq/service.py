@@ -35,7 +35,7 @@ MIN_CLAUSE_TERMS = 1
 # the parent one more tap. Only when that entry has a phrasing this close to the question
 # (weighted Jaccard of terms); otherwise two near-equal guesses stay a suggestion list.
 CLOSE_AT = 0.6
-CLOSE_OVERLAP = 0.5
+CLOSE_OVERLAP = 0.6
 # An entry far ahead of every other one (the runner-up scores at most LEAD_RATIO of it)
 # is answered from a lower score: the question is asked in words of its own, but only
 # one entry fits it.
@@ -81,6 +81,9 @@ class Faq:
     ) -> None:
         self.kb = kb
         self.index = Index(kb, Analyzer(kb.lexicon, mode=mode, typos=typos), blend=blend)
+        # While one message is decided, its sentences and tails are searched more than
+        # once; the cache lives for one decide() call.
+        self._search = lru_cache(maxsize=1024)(self.index.search)
         # A number not followed by a word of age ("а если 4?", "ему 4,5").
         ages = "|".join(sorted(map(re.escape, kb.lexicon.age_words), key=len, reverse=True))
         self._bare_number = re.compile(
@@ -95,6 +98,7 @@ class Faq:
     def decide(self, question: str, previous: str | None = None) -> Verdict:
         """The verdict on a message; `previous` is the parent's message before it, read
         together with a short follow-up that leans on it ("а если ему 4?")."""
+        self._search.cache_clear()
         verdict = self._decide(question)
         if previous and verdict.outcome in (SUGGEST, UNKNOWN) and self._leans_on(question):
             joined = self._decide(
@@ -130,7 +134,7 @@ class Faq:
         return pieces
 
     def _best_score(self, text: str) -> float:
-        best = self.index.search(text).candidates[:1]
+        best = self._search(text).candidates[:1]
         return best[0].score if best else 0.0
 
     def topic(self, previous: str) -> str:
@@ -153,7 +157,7 @@ class Faq:
         return self._bare_number.sub(lambda m: f"{m.group(1)} {unit}", question)
 
     def _decide(self, question: str) -> Verdict:
-        found = self.index.search(question)
+        found = self._search(question)
         candidates, triggered = found.candidates, found.triggered
         if triggered is not None:
             return Verdict(HANDOFF, triggered, 1.0)
@@ -217,7 +221,7 @@ class Faq:
             return (), parts
         entries: list[Entry] = []
         for part in parts:
-            best = self.index.search(part).candidates[:1]
+            best = self._search(part).candidates[:1]
             if best and best[0].score >= self.answer_at and not best[0].entry.handoff:
                 if best[0].entry not in entries:
                     entries.append(best[0].entry)
