@@ -87,3 +87,18 @@ def test_a_childs_full_name_is_put_in_the_dative_not_left_as_a_subject():
 
 def test_a_word_the_dictionary_does_not_know_as_a_name_stays_as_written():
     assert person_in_case("Zoe Smith", "datv") == "Zoe Smith"
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("Иванова Мария", "Иванова Мария зачислена"),
+        ("Иванов Пётр Сергеевич", "Иванов Пётр Сергеевич зачислен"),
+        ("Ким Саша", "Ким Саша зачислен(а)"),  # a name of either gender: both forms
+    ],
+)
+def test_a_word_about_a_child_agrees_with_the_childs_gender(name, said):
+    text = _texts()[0](
+        "requests.notify.enrolled", number=7, title="Шахматы", organisation="ДДТ", name=name
+    )
+    assert text.startswith(f"Заявка №7: {said} на программу «Шахматы»")

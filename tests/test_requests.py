@@ -191,7 +191,7 @@ async def test_status_change_by_staff_reaches_the_parent_in_the_terminal(app):
     assert "принята организацией" in printed
     assert "[1] Мои заявки" in printed
     await app.services.request_status.change(1, "enrolled")
-    assert "Иванова Мария зачислен(а) на программу" in out.getvalue()
+    assert "Иванова Мария зачислена на программу" in out.getvalue()
 
     async with app.db.session() as session:
         notes = (

@@ -7,6 +7,8 @@ Templates ask for it through format specs, so the words stay in texts/ru:
     "{age_to:год}"     the same in the nominative (21 -> «21 год», 22 -> «22 года»)
     "{name:datv}"      a person's full name in the dative
                        («Иванов Пётр Сергеевич» -> «Иванову Петру Сергеевичу»)
+    "{name:+зачислен}" the name and a word agreeing with the person's gender
+                       («Иванова Мария зачислена»; «зачислен(а)» if it is not known)
 
 `Texts` wraps every int and str parameter so that these specs work; a parameter with
 no spec formats as before.
@@ -48,6 +50,37 @@ def _capitalised_like(word: str, model: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+def person_gender(full_name: str) -> str | None:
+    """ "masc" or "femn" by the first name or the patronymic; None if neither tells
+    (unknown, or a name of either gender such as «Саша» without a patronymic)."""
+    for word in full_name.split():
+        genders = {
+            p.tag.gender
+            for p in _morph().parse(word)
+            if ("Name" in p.tag or "Patr" in p.tag) and p.tag.gender in ("masc", "femn")
+        }
+        if len(genders) == 1:
+            return genders.pop()
+    return None
+
+
+@lru_cache(maxsize=4096)
+def agree_with_person(word: str, full_name: str) -> str:
+    """A short participle or adjective (in its masculine form) for this person:
+    «зачислен» -> «зачислена» for a girl; both forms when the gender is not known."""
+    gender = person_gender(full_name)
+    if gender == "masc":
+        return word
+    feminine = _morph().parse(word)[0].inflect({"femn"})
+    if feminine is None:
+        return word
+    if gender == "femn":
+        return feminine.word
+    ending = feminine.word[len(word) :] if feminine.word.startswith(word) else ""
+    return f"{word}({ending})" if ending else f"{word}/{feminine.word}"
+
+
+@lru_cache(maxsize=4096)
 def person_in_case(full_name: str, case: str) -> str:
     """A full name ("Иванов Пётр Сергеевич", "Петрова Анна") in `case`. The gender comes
     from the first name or the patronymic; a word the dictionary does not know as part
@@ -55,14 +88,7 @@ def person_in_case(full_name: str, case: str) -> str:
     morph = _morph()
     words = full_name.split()
     parses = [morph.parse(word) for word in words]
-    gender = None
-    for options in parses:
-        for p in options:
-            if ("Name" in p.tag or "Patr" in p.tag) and p.tag.gender in ("masc", "femn"):
-                gender = p.tag.gender
-                break
-        if gender:
-            break
+    gender = person_gender(full_name)
     out = []
     for word, options in zip(words, parses, strict=True):
         chosen = next(
@@ -98,6 +124,8 @@ class Phrase(str):
     def __format__(self, spec: str) -> str:
         if spec in CASES:
             return person_in_case(str(self), spec)
+        if spec.startswith("+") and spec[1:].isalpha():
+            return f"{self} {agree_with_person(spec[1:], str(self))}"
         word, _, case = spec.partition(",")
         if word and word.isalpha() and not word.isascii():
             # A count given as text: agree with it when it is a number, else use the
