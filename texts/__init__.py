@@ -10,7 +10,8 @@ Strings use `str.format` placeholders. `{region.navigator_url}` and the other
 region fields are filled from the active region profile; any other name must be
 passed by the caller. A value that is a list of three strings is a Russian
 plural: forms for 1, 2-4 and 5+ ("{n} заявка", "{n} заявки", "{n} заявок"),
-chosen by the `n` argument.
+chosen by the `n` argument. Agreement inside a template ("до {high:год,gent}",
+"{name:datv}") is texts.grammar's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from texts.grammar import wrapped
 
 TEXTS_DIR = Path(__file__).resolve().parent
 REGIONS_DIR = TEXTS_DIR / "regions"
@@ -229,7 +232,7 @@ class Texts:
             if "n" not in params:
                 raise KeyError(f"text '{key}' has plural forms and needs n=")
             value = value[plural_form(int(params["n"]))]
-        return value.format(region=self.region, **params)
+        return value.format(region=self.region, **{k: wrapped(v) for k, v in params.items()})
 
     @staticmethod
     def placeholders(template: str) -> set[str]:

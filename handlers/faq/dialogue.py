@@ -18,6 +18,9 @@ router = Router("faq")
 router.menu_item(50, "faq.item", "faq")
 # A question longer than this is cut before it is stored for staff.
 MAX_STORED = 2000
+# The conversation data key of the FAQ's memory: the topic of the parent's last question
+# (its nouns the base knows), so that a follow-up ("а если ему 4?") is read with it.
+MEMORY = "faq"
 
 
 def faq_of(ctx: Context) -> Faq:
@@ -95,7 +98,11 @@ async def free_text(incoming: Incoming, ctx: Context) -> bool:
     question = incoming.text.strip()
     if not question:
         return False
-    verdict = faq_of(ctx).decide(question)
+    faq = faq_of(ctx)
+    memory = ctx.data.setdefault(MEMORY, {})
+    verdict = faq.decide(question, previous=memory.get("topic"))
+    # The next message may lean on this one ("а если ему 4?"): keep what it was about.
+    memory["topic"] = faq.topic(question[:MAX_STORED])
     log.info(
         "faq %s %s %.3f", verdict.outcome, verdict.entry.id if verdict.entry else "-", verdict.score
     )
