@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from functools import lru_cache
 from urllib.parse import quote
 
 from rapidfuzz import fuzz, process
 
 from handlers.municipality import names_of, normalise_name
-from texts import Municipality, Region
+from texts import TEXTS_DIR, Municipality, Region
 
 CANDIDATE_SCORE = 60
 
@@ -37,13 +39,20 @@ def region_note(region: Region, section: str) -> str:
 
 
 MAP_SEARCH_URL = "https://yandex.ru/maps/?text="
-# Words that come before a place's name in an address, as `normalise_name` leaves them
-# (lower case, ё as е, hyphens as spaces): «г. Ставрополь», «город-курорт Пятигорск»,
-# «с. Александровское», «ст-ца Ессентукская». A bare word needs a space after it.
-_PLACE_PREFIX = re.compile(
-    r"^(?:(?:город курорт|город|село|поселок|станица|деревня|хутор|аул|зато|ст ца|г|с|п|д|х)\s+"
-    r"|(?:гор|г|с|пос|п|ст|д|х)\.\s*)"
-)
+
+
+@lru_cache(maxsize=1)
+def _place_prefix() -> re.Pattern[str]:
+    """Words naming the kind of place before its name («г.», «город-курорт», «с.»), from
+    texts/ru/addresses.toml: a bare word needs a space after it, a shortened one a dot."""
+    table = tomllib.loads((TEXTS_DIR / "ru" / "addresses.toml").read_text(encoding="utf-8"))
+
+    def words(key: str) -> str:
+        return "|".join(re.escape(w.strip()) for w in table[key].split(",") if w.strip())
+
+    return re.compile(
+        rf"^(?:(?:{words('place_words')})\s+|(?:{words('place_abbreviations')})\.\s*)"
+    )
 
 
 def place_key(part: str) -> str:
@@ -51,7 +60,7 @@ def place_key(part: str) -> str:
     «г. Ставрополь», «город Ставрополь» and «Ставрополь» give the same key."""
     key = normalise_name(part)
     while True:
-        shorter = _PLACE_PREFIX.sub("", key, count=1).strip()
+        shorter = _place_prefix().sub("", key, count=1).strip()
         if shorter == key:
             return key
         key = shorter
