@@ -56,6 +56,15 @@ def municipal_lines(ctx: Context, municipality: Municipality) -> str:
     return "\n".join(lines)
 
 
+def municipal_follow_up(ctx: Context) -> str:
+    """What follows the regional hotline in an answer: the parent's municipal line, the
+    stated fallback, or, when the municipality is not known, how to name it."""
+    municipality = ctx.region.municipality(ctx.user.municipality_id)
+    if municipality is None:
+        return ctx.texts("hotline.ask_municipality_faq")
+    return municipal_lines(ctx, municipality)
+
+
 def show_contacts(ctx: Context, municipality: Municipality | None = None) -> None:
     """The regional centre, then the municipal centre of `municipality` (by default the
     parent's own), or a way to name the municipality when it is not known."""

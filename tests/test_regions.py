@@ -187,13 +187,29 @@ async def test_contacts_give_the_municipal_hotline_where_the_profile_has_one(set
         assert "moc@example.org" in text and "пн–пт 9:00–17:00" in text
         assert "8 (8652) 34-99-07" in text  # the regional centre stays first
         assert "Укажите ваш муниципалитет" not in text
-        # The hotline question in free text leads to the same contacts.
+        # The hotline question in free text is answered with the same municipal line.
         await chat.press("В меню")
         await chat.send("телефон горячей линии")
         assert "8 (8652) 34-99-07" in chat.text
-        assert "у каждого муниципалитета своя горячая линия" not in chat.text
+        assert "Муниципальный опорный центр (тестовый): 8 (8793) 00-00-07" in chat.text
         await chat.press("Контакты горячей линии")
         assert "8 (8793) 00-00-07" in chat.text
+
+
+async def test_the_hotline_question_asks_for_the_municipality_or_says_the_fallback(
+    chat: ChatClient,
+):
+    await chat.send("/start")
+    await chat.send("дайте номер телефона горячей линии")
+    assert "Региональный модельный центр Ставропольского края: 8 (8652) 34-99-07" in chat.text
+    assert "укажите муниципалитет" in chat.text
+    assert "Контакты горячей линии" in chat.labels
+    await chat.press("В меню")
+    await chat.press("Мой муниципалитет")
+    await chat.send("Ессентуки")
+    await chat.send("дайте номер телефона горячей линии")
+    assert "Своей горячей линии муниципалитета «город-курорт Ессентуки»" in chat.text
+    assert "укажите муниципалитет" not in chat.text
 
 
 async def test_tomsk_contacts_carry_no_stavropol_fact(settings):

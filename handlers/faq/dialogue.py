@@ -7,7 +7,7 @@ import logging
 
 from handlers.core import Button, Context, Incoming, Router
 from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
-from handlers.hotline import person_rows
+from handlers.hotline import municipal_follow_up, person_rows
 from handlers.menu import menu_button
 from storage.models import FaqUnanswered
 from texts import Texts
@@ -18,6 +18,9 @@ router = Router("faq")
 router.menu_item(50, "faq.item", "faq")
 # A question longer than this is cut before it is stored for staff.
 MAX_STORED = 2000
+# Entries whose answer goes on with what is known of this parent: the hotline question
+# gets the parent's municipal line (or the stated fallback, or a request to name it).
+PERSONAL_FOLLOW_UPS = {"hotline": municipal_follow_up, "hotline_centres": municipal_follow_up}
 
 
 def faq_of(ctx: Context) -> Faq:
@@ -60,7 +63,10 @@ def answer(ctx: Context, verdict: Verdict) -> None:
     # A close second meaning of the question, one tap away.
     rows.extend([Button(entry.title, f"faq:show:{entry.id}")] for entry in verdict.also)
     rows.append([menu_button(ctx)])
-    ctx.reply(verdict_text(ctx.texts, verdict), rows)
+    text = verdict_text(ctx.texts, verdict)
+    if verdict.entry.id in PERSONAL_FOLLOW_UPS:
+        text += "\n\n" + PERSONAL_FOLLOW_UPS[verdict.entry.id](ctx)
+    ctx.reply(text, rows)
 
 
 async def record_unanswered(ctx: Context, question: str, verdict: Verdict) -> None:
