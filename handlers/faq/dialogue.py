@@ -7,7 +7,7 @@ import logging
 
 from handlers.core import Button, Context, Incoming, Router
 from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
-from handlers.hotline import person_rows
+from handlers.hotline import municipal_follow_up, person_rows
 from handlers.menu import menu_button
 from storage.models import FaqUnanswered
 from texts import Texts
@@ -21,6 +21,9 @@ MAX_STORED = 2000
 # The conversation data key of the FAQ's memory: the topic of the parent's last question
 # (its nouns the base knows), so that a follow-up ("а если ему 4?") is read with it.
 MEMORY = "faq"
+# Entries whose answer goes on with what is known of this parent: the hotline question
+# gets the parent's municipal line (or the stated fallback, or a request to name it).
+PERSONAL_FOLLOW_UPS = {"hotline": municipal_follow_up, "hotline_centres": municipal_follow_up}
 
 
 def faq_of(ctx: Context) -> Faq:
@@ -63,7 +66,10 @@ def answer(ctx: Context, verdict: Verdict) -> None:
     # A close second meaning of the question, one tap away.
     rows.extend([Button(entry.title, f"faq:show:{entry.id}")] for entry in verdict.also)
     rows.append([menu_button(ctx)])
-    ctx.reply(verdict_text(ctx.texts, verdict), rows)
+    text = verdict_text(ctx.texts, verdict)
+    if verdict.entry.id in PERSONAL_FOLLOW_UPS:
+        text += "\n\n" + PERSONAL_FOLLOW_UPS[verdict.entry.id](ctx)
+    ctx.reply(text, rows)
 
 
 async def record_unanswered(ctx: Context, question: str, verdict: Verdict) -> None:

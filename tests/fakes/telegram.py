@@ -158,6 +158,12 @@ class FakeTelegram(Server):
         self.server_errors_next = 0  # answer that many sendMessage calls with 502
         self.global_window = Window(per_second)
         self.chat_burst = chat_burst
+        # hold_sends: sendMessage calls wait for release() before Telegram looks at them.
+        self.hold_sends = False
+        self.held = 0
+        self.dropped = 0
+        self._drop_held = False
+        self._release = asyncio.Event()
         self._chat_buckets: dict[int, Bucket] = {}
         self.web_app.router.add_post("/bot{token}/{method}", self._handle)
         self.web_app.router.add_get("/bot{token}/{method}", self._handle)
@@ -261,9 +267,24 @@ class FakeTelegram(Server):
         return [sent for sent in self.sent if sent.chat_id == chat_id]
 
     # -- the API ----------------------------------------------------------------------
+    def release(self, *, drop: bool = False) -> None:
+        """Let held sendMessage calls go on (and stop holding new ones); with `drop`, they
+        never reached Telegram (the bot died while sending): answered with an error and
+        not delivered."""
+        self.hold_sends = False
+        self._drop_held = drop
+        self._release.set()
+
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
+        if method == "sendMessage" and self.hold_sends:
+            self.held += 1
+            self._release.clear()
+            await self._release.wait()
+            if self._drop_held:
+                self.dropped += 1
+                return web.Response(status=499)
         self.calls.append((method, params))
         try:
             if request.match_info["token"] != self.token:
