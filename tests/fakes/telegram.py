@@ -1,13 +1,14 @@
 """A fake Telegram Bot API (core.telegram.org/bots/api): getUpdates long polling that
 confirms by offset and delivers only the update types in allowed_updates (by default
 every type but chat_member, message_reaction and message_reaction_count), 409 while a
-webhook is set; sendMessage with Telegram's checks (HTML entities, 4096 UTF-16 code
-units after entity parsing, inline keyboards with exactly one action per button and
-1-64 bytes of callback data, "chat not found" for a chat that never wrote to the bot);
-flood control (429 with parameters.retry_after beyond 30 messages/s or a chat's
-burst), blocked users (403), answerCallbackQuery only for a fresh query, setMyCommands,
-and setWebhook with its secret_token rules. Parents can send text, media, locations,
-contacts, edit messages, block and unblock the bot, and write in groups."""
+webhook is set or when a newer getUpdates call ends a waiting one; sendMessage with
+Telegram's checks (HTML entities, 4096 UTF-16 code units after entity parsing, inline
+keyboards with exactly one action per button and 1-64 bytes of callback data, "chat
+not found" for a chat that never wrote to the bot); flood control (429 with
+parameters.retry_after beyond 30 messages/s or a chat's burst), blocked users (403),
+answerCallbackQuery only for a fresh query, setMyCommands, and setWebhook with its
+secret_token rules. Parents can send text, media, locations, contacts, edit messages,
+block and unblock the bot, and write in groups."""
 
 from __future__ import annotations
 
@@ -163,6 +164,8 @@ class FakeTelegram(Server):
         self.held = 0
         self.dropped = 0
         self._drop_held = False
+        self._polls = 0  # getUpdates calls so far
+        self.conflicts = 0  # getUpdates calls ended by a newer one (409)
         self._release = asyncio.Event()
         self._chat_buckets: dict[int, Bucket] = {}
         self.web_app.router.add_post("/bot{token}/{method}", self._handle)
@@ -361,6 +364,11 @@ class FakeTelegram(Server):
         self._allow(params)
         if offset:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        # A new getUpdates ends the one still waiting, which gets 409: two processes
+        # polling one token keep cutting each other off.
+        self._polls += 1
+        mine = self._polls
+        await self.notify()
 
         def wanted() -> list[dict[str, Any]]:
             return [u for u in self.updates if self.allowed_updates & u.keys()]
@@ -368,6 +376,13 @@ class FakeTelegram(Server):
         deadline = time.monotonic() + timeout
         async with self.changed:
             while not wanted() and time.monotonic() < deadline:
+                if self._polls != mine:
+                    self.conflicts += 1
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; make sure that "
+                        "only one bot instance is running",
+                    )
                 try:
                     await asyncio.wait_for(self.changed.wait(), deadline - time.monotonic())
                 except TimeoutError:
