@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from handlers.buttons import Grammar, MunicipalityId
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import hotline_lines
 from handlers.menu import menu_button
@@ -148,10 +149,23 @@ def choose(ctx: Context, municipality: Municipality) -> None:
     show_points(ctx, municipality)
 
 
-@router.button("confirm")
+BUTTONS = Grammar(
+    "confirm",
+    {
+        "": {},
+        "where": {},
+        "other": {},
+        "at": {"municipality": MunicipalityId()},
+        "done": {},
+        "undo": {},
+    },
+)
+
+
+@router.button(BUTTONS)
 async def confirmation_buttons(incoming: Incoming, ctx: Context) -> None:
     ctx.finish()
-    action = ctx.args[0] if ctx.args else ""
+    action = ctx.pressed.action
     if action == "where":
         current = ctx.region.municipality(ctx.user.municipality_id)
         if current is None:
@@ -160,8 +174,8 @@ async def confirmation_buttons(incoming: Incoming, ctx: Context) -> None:
             show_points(ctx, current)
     elif action == "other":
         ask_municipality(ctx)
-    elif action == "at" and len(ctx.args) > 1 and ctx.region.municipality(ctx.args[1]):
-        choose(ctx, ctx.region.municipality(ctx.args[1]))
+    elif action == "at":
+        choose(ctx, ctx.pressed["municipality"])
     elif action == "done":
         if ctx.user.data_confirmed_at is None:
             ctx.user.data_confirmed_at = utcnow()

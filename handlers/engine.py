@@ -62,6 +62,7 @@ class DialogueEngine:
         return lock
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
+        incoming = incoming.cleaned()  # nothing unstorable reaches the database
         async with self._lock(incoming):
             try:
                 async with self.db.session() as session:
