@@ -192,7 +192,9 @@ class TelegramChannel:
             log.info("answerCallbackQuery failed: %s", exc)
         message = query.message
         chat_id = str(message.chat.id) if message is not None else str(query.from_user.id)
-        payload = await self.keys.expand(query.data or "") or "menu"
+        # A key this bot never issued stays as it is: the router calls it out of date.
+        data = query.data or ""
+        payload = await self.keys.expand(data) or data or "menu"
         incoming = Incoming(
             channel=CHANNEL,
             user_id=str(query.from_user.id),
