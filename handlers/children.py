@@ -18,7 +18,7 @@ from handlers.menu import menu_button
 from storage.models import Child, Consent, utcnow
 from storage.personal_data import erase_person
 from storage.requests import age_on, children_of, current_consent
-from texts.consent import load_consent
+from texts.consent import ConsentText
 
 router = Router("children")
 router.menu_item(70, "children.menu_item", "child")
@@ -46,8 +46,13 @@ def years(ctx: Context, n: int) -> str:
 
 
 # -- consent -------------------------------------------------------------------------------
+def consent_text(ctx: Context) -> ConsentText:
+    """The region's consent text, read at start (bot/app.py)."""
+    return ctx.services.consent
+
+
 async def has_consent(ctx: Context) -> bool:
-    version = load_consent(ctx.region.id).version
+    version = consent_text(ctx).version
     return await current_consent(ctx.session, ctx.user.id, version) is not None
 
 
@@ -58,7 +63,7 @@ async def ensure_consent(ctx: Context, then: str) -> bool:
         return True
     ctx.data["consent_then"] = then
     ctx.reply(
-        load_consent(ctx.region.id).text,
+        consent_text(ctx).text,
         [
             [ctx.button("children.consent_yes", "consent:yes")],
             [ctx.button("children.consent_no", "consent:no")],
@@ -79,7 +84,7 @@ async def consent_buttons(incoming: Incoming, ctx: Context) -> None:
             Consent(
                 user_id=ctx.user.id,
                 region=ctx.region.id,
-                text_version=load_consent(ctx.region.id).version,
+                text_version=consent_text(ctx).version,
                 given_at=utcnow(),
             )
         )

@@ -27,6 +27,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.types import (
     BotCommand,
@@ -39,6 +40,7 @@ from aiogram.types import (
 )
 
 from bot.channels.payloads import PayloadKeys
+from bot.channels.serve import ChannelError
 from bot.channels.text import split_text, utf16_len
 from bot.delivery import TELEGRAM_LIMITS, DeliveryError, Limits, RetryLater, TemporaryFailure
 from handlers.core import Incoming, Reply
@@ -51,6 +53,8 @@ MAX_CALLBACK_DATA = 64
 # my_chat_member tells when a parent blocks the bot ("kicked") or unblocks it ("member").
 # Edited messages, channel posts and the rest are not asked for.
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+# Seconds the start-up check (getMe) waits for Telegram.
+CHECK_TIMEOUT = 10
 # Bad Request descriptions that mean the chat can no longer be written to.
 _GONE = ("chat not found", "user is deactivated", "bot was kicked")
 
@@ -211,6 +215,24 @@ class TelegramChannel:
             await self.delivery.deliver(CHANNEL, incoming.chat_id, replies)
 
     # -- lifecycle --------------------------------------------------------------------
+    async def check(self) -> None:
+        """Refuse to start with a token Telegram rejects or an API that does not answer:
+        getMe, before anything is served."""
+        base = self.app.settings.telegram.api_base
+        try:
+            await self.bot.get_me(request_timeout=CHECK_TIMEOUT)
+        except TelegramUnauthorizedError:
+            raise ChannelError(
+                "telegram.token (NAVBOT_TELEGRAM__TOKEN) was rejected by Telegram "
+                "(401 Unauthorized): copy the token from @BotFather again"
+            ) from None
+        except TelegramNetworkError as exc:
+            raise ChannelError(
+                f"telegram.api_base ({base}) cannot be reached: {exc.message}"
+            ) from None
+        except TelegramAPIError as exc:
+            raise ChannelError(f"telegram: getMe failed at start: {exc.message}") from None
+
     async def run(self) -> None:
         await self.set_commands()
         if self.mode == "webhook":
