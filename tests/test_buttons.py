@@ -151,3 +151,30 @@ async def test_forged_callback_data_in_telegram_and_vk(running: Running, fake_te
         assert MENU in vk.labels, data
     await telegram.press("Мои заявки")
     assert "У вас пока нет заявок" in telegram.text
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_no_button_the_bot_shows_is_called_out_of_date(chat: ChatClient, app):
+    """Press every distinct button the bot shows, breadth first from /start and from a
+    request on the way: each parses with its grammar and reaches its handler. (Erasing
+    the data is left out: afterwards the child's buttons are rightly out of date.)"""
+    target = await program(app, "900000")
+    await full_request(chat, target.id)
+    queue = [b.payload for b in chat.buttons]
+    await chat.send("/start")
+    queue += [b.payload for b in chat.buttons]
+    seen: set[str] = {"gdpr:yes"}
+    presses = 0
+    while queue and presses < 200:
+        payload = queue.pop(0)
+        if payload in seen:
+            continue
+        seen.add(payload)
+        presses += 1
+        await chat.send("", payload=payload)
+        assert STALE not in chat.text, payload
+        queue += [b.payload for b in chat.buttons if b.payload not in seen]
+    prefixes = {payload.split(":", 1)[0] for payload in seen}
+    # «help» is a command here, and consent was given before the crawl
+    assert set(app.router.grammars) <= prefixes | {"help", "consent"}, prefixes
+    assert presses > 100, presses
