@@ -11,6 +11,7 @@ optional region-wide `[confirmation] note = "..."` is shown with the points.
 
 from __future__ import annotations
 
+from handlers.buttons import Grammar, MunicipalityId
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import hotline_lines
 from handlers.menu import menu_button
@@ -110,10 +111,23 @@ def choose(ctx: Context, municipality: Municipality) -> None:
     show_points(ctx, municipality)
 
 
-@router.button("confirm")
+BUTTONS = Grammar(
+    "confirm",
+    {
+        "": {},
+        "where": {},
+        "other": {},
+        "at": {"municipality": MunicipalityId()},
+        "done": {},
+        "undo": {},
+    },
+)
+
+
+@router.button(BUTTONS)
 async def confirmation_buttons(incoming: Incoming, ctx: Context) -> None:
     ctx.finish()
-    action = ctx.args[0] if ctx.args else ""
+    action = ctx.pressed.action
     if action == "where":
         current = ctx.region.municipality(ctx.user.municipality_id)
         if current is None:
@@ -122,8 +136,8 @@ async def confirmation_buttons(incoming: Incoming, ctx: Context) -> None:
             show_points(ctx, current)
     elif action == "other":
         ask_municipality(ctx)
-    elif action == "at" and len(ctx.args) > 1 and ctx.region.municipality(ctx.args[1]):
-        choose(ctx, ctx.region.municipality(ctx.args[1]))
+    elif action == "at":
+        choose(ctx, ctx.pressed["municipality"])
     elif action == "done":
         if ctx.user.data_confirmed_at is None:
             ctx.user.data_confirmed_at = utcnow()

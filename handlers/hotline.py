@@ -5,6 +5,7 @@ where it has none the profile says the regional centre stands in, and so does th
 
 from __future__ import annotations
 
+from handlers.buttons import Grammar, MunicipalityId, Number
 from handlers.core import Button, Context, Incoming, Reply, Router
 from handlers.menu import menu_button
 from handlers.municipality import municipality_buttons
@@ -85,15 +86,22 @@ def show_contacts(ctx: Context, municipality: Municipality | None = None) -> Non
     ctx.reply("\n\n".join(parts), rows)
 
 
-@router.button("contacts")
+BUTTONS = Grammar(
+    "contacts",
+    {"": {}, "pick": {"page": Number(0, 1000)}, "at": {"municipality": MunicipalityId()}},
+)
+
+
+@router.button(BUTTONS)
 async def contacts(incoming: Incoming, ctx: Context) -> None:
-    action = ctx.args[0] if ctx.args else ""
-    chosen = ctx.region.municipality(ctx.args[1]) if action == "at" and len(ctx.args) > 1 else None
+    action = ctx.pressed.action
     if action == "pick":
-        page = int(ctx.args[1]) if len(ctx.args) > 1 and ctx.args[1].isdigit() else 0
-        rows, page, pages = municipality_buttons(ctx, page, "contacts:at", "contacts:pick")
+        rows, page, pages = municipality_buttons(
+            ctx, ctx.pressed["page"], "contacts:at", "contacts:pick"
+        )
         ctx.say("hotline.pick", [*rows, [menu_button(ctx)]], page=page + 1, pages=pages)
-    elif chosen is not None:
+    elif action == "at":
+        chosen = ctx.pressed["municipality"]
         if ctx.user.municipality_id is None:
             ctx.user.municipality_id = chosen.id
         show_contacts(ctx, chosen)

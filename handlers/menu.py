@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from handlers.buttons import Grammar
 from handlers.core import Button, Context, Incoming, Reply, Router
 
 router = Router("menu")
@@ -41,13 +42,13 @@ async def start(incoming: Incoming, ctx: Context) -> None:
 
 
 @router.command("menu", description_key="menu.cmd_menu")
-@router.button("menu")
+@router.button(Grammar("menu"))
 async def menu(incoming: Incoming, ctx: Context) -> None:
     ctx.show_menu()
 
 
 @router.command("help", description_key="menu.cmd_help")
-@router.button("help")
+@router.button(Grammar("help"))
 async def help_(incoming: Incoming, ctx: Context) -> None:
     ctx.say("menu.help", [[menu_button(ctx)]])
 

@@ -120,7 +120,8 @@ class Region:
 
 
 def available_regions(directory: Path = REGIONS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+    """Region ids with a profile in `directory` (`<id>.consent.toml` is not a profile)."""
+    return sorted(p.stem for p in directory.glob("*.toml") if "." not in p.stem)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

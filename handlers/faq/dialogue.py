@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from handlers.buttons import Grammar, Slug
 from handlers.core import Button, Context, Incoming, Router
 from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
 from handlers.hotline import municipal_follow_up, person_rows
@@ -84,10 +85,13 @@ async def record_unanswered(ctx: Context, question: str, verdict: Verdict) -> No
     )
 
 
-@router.button("faq")
+BUTTONS = Grammar("faq", {"": {}, "show": {"entry": Slug()}})
+
+
+@router.button(BUTTONS)
 async def ask(incoming: Incoming, ctx: Context) -> None:
-    if ctx.args[:1] == ["show"] and len(ctx.args) > 1:
-        entry = faq_of(ctx).kb.get(ctx.args[1])
+    if ctx.pressed.action == "show":
+        entry = faq_of(ctx).kb.get(ctx.pressed["entry"])
         if entry is None:
             ctx.say("faq.gone", [[menu_button(ctx)]])
         elif entry.handoff:
