@@ -71,6 +71,27 @@ class VkSection(_Section):
     longpoll_wait: int = Field(25, ge=1, le=90)
 
 
+class MaxSection(_Section):
+    # The bot's token from its settings on the MAX business platform (business.max.ru).
+    token: SecretStr | None = None
+    api_base: str = "https://platform-api2.max.ru"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_secret: SecretStr | None = None
+    # A PEM file of certificates to trust for the MAX API, in addition to the shipped
+    # Russian Trusted Root CA (an updated chain); empty: the shipped root only.
+    ca_file: Path | None = None
+    # Seconds one GET /updates long-poll request waits for news (polling mode).
+    polling_timeout: int = Field(25, ge=0, le=90)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an https:// URL such as 'https://platform-api2.max.ru'")
+        return value.rstrip("/")
+
+
 class WebSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -97,6 +118,7 @@ class Settings(BaseSettings):
     database: DatabaseSection = DatabaseSection()
     telegram: TelegramSection = TelegramSection()
     vk: VkSection = VkSection()
+    max: MaxSection = MaxSection()
     web: WebSection = WebSection()
     console: ConsoleSection = ConsoleSection()
     catalogue: CatalogueSection = CatalogueSection()
@@ -126,6 +148,10 @@ class Settings(BaseSettings):
     @property
     def vk_enabled(self) -> bool:
         return bool(self.vk.token and self.vk.token.get_secret_value() and self.vk.group_id)
+
+    @property
+    def max_enabled(self) -> bool:
+        return bool(self.max.token and self.max.token.get_secret_value())
 
 
 def _describe(error: dict[str, Any]) -> str:
