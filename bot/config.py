@@ -9,6 +9,7 @@ section and key, e.g. NAVBOT_TELEGRAM__TOKEN, NAVBOT_DATABASE__URL.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +84,18 @@ class MaxSection(_Section):
     ca_file: Path | None = None
     # Seconds one GET /updates long-poll request waits for news (polling mode).
     polling_timeout: int = Field(25, ge=0, le=90)
+
+    @field_validator("token")
+    @classmethod
+    def _header_value(cls, value: SecretStr | None) -> SecretStr | None:
+        # The token travels as the Authorization header: visible ASCII, nothing else.
+        if value is not None and value.get_secret_value():
+            if not re.fullmatch(r"[!#-~]{16,512}", value.get_secret_value()):
+                raise ValueError(
+                    "malformed: paste the bot's token (NAVBOT_MAX__TOKEN) exactly as shown in "
+                    "its settings on business.max.ru, without spaces or quotes"
+                )
+        return value
 
     @field_validator("api_base")
     @classmethod
@@ -160,7 +173,9 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"unknown key '{key}' (see config.example.toml for the valid keys)"
     given = error.get("input")
-    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    secret = bool(error["loc"]) and str(error["loc"][-1]) in ("token", "webhook_secret")
+    hidden = isinstance(given, dict) or given is None or secret  # a secret is never echoed
+    shown = "" if hidden else f" (got {given!r})"
     message = error["msg"].removeprefix("Value error, ")
     return f"'{key}': {message}{shown}"
 

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "max"
 # dev.max.ru: 30 requests a second per token; 2 messages and 2 callback answers a
 # second per chat.
-MAX_LIMITS = Limits(per_second=30, chat_per_second=2, chat_burst=2)
+MAX_LIMITS = Limits(per_second=30, chat_per_second=2, chat_burst=1)
 MAX_TEXT = 4000
 MAX_ROWS, MAX_BUTTONS = 30, 210
 PER_ROW, WIDE_PER_ROW = 7, 3  # a row with a link or contact button holds at most 3
@@ -66,10 +66,10 @@ POLL_LIMIT = 100
 # setup: the token is a header value: visible ASCII, no spaces or quotes
 _TOKEN = re.compile(r"[!#-~]{16,512}")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{5,256}")
-_TEL = re.compile(r"^TEL[^:\r\n]*:([^\r\n]+)$", re.MULTILINE | re.IGNORECASE)
+_TEL = re.compile(r"^TEL[^:\r\n]*:([^\r\n]+)", re.MULTILINE | re.IGNORECASE)
 _LINK = ("https://", "http://")
-# 4xx codes meaning MAX did not accept the message's keyboard.
-_KEYBOARD_CODES = ("attachment", "keyboard", "button")
+# Words of a 400 answer meaning MAX did not accept the message's keyboard.
+_KEYBOARD_WORDS = ("keyboard", "button")
 
 
 class ChannelSetupError(Exception):
@@ -142,7 +142,8 @@ def _delivery_exception(exc: Exception) -> Exception:
             return DeliveryError(reason, unreachable=True)
         if exc.status == 404 and exc.code.startswith(("chat", "user", "dialog")):
             return DeliveryError(reason, unreachable=True)
-        if exc.status == 400 and any(word in exc.code for word in _KEYBOARD_CODES):
+        said = f"{exc.code} {exc.message}".lower()
+        if exc.status == 400 and any(word in said for word in _KEYBOARD_WORDS):
             return KeyboardRefused(reason)
         return DeliveryError(reason)
     if is_certificate_error(exc):
