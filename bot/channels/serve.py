@@ -124,8 +124,9 @@ async def _serve_webhooks(app: Any, cleanups: list[Any], webhooks: dict[str, Any
 
 
 async def _telegram(
-    app: Any, cleanups: list[Any], webhooks: dict[str, Any]
+    app: Any, cleanups: list[Any], webhooks: dict[str, Any] | None = None
 ) -> Coroutine[Any, Any, None]:
+    """The Telegram channel; in webhook mode it joins `webhooks`, served by the caller."""
     from bot.channels.telegram import TelegramChannel
 
     cfg = app.settings.telegram
@@ -141,7 +142,7 @@ async def _telegram(
             )
     telegram = TelegramChannel(app)
     cleanups.append(telegram.close)
-    if cfg.mode == "webhook":
+    if cfg.mode == "webhook" and webhooks is not None:
         webhooks["telegram"] = telegram
     return telegram.run()
 
