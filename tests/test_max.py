@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import ssl
 import subprocess
 from pathlib import Path
@@ -21,7 +22,7 @@ from bot.delivery import Limits
 from bot.web.max import SECRET_HEADER
 from handlers.core import Button, Reply
 from storage.models import ChannelCursor, EnrollmentRequest, User
-from tests.cli import navbot, write_config
+from tests.cli import LiveProcess, navbot, write_config
 from tests.fakes.max import FakeMax
 from tests.messengers import MaxParent, MaxRunning, max_settings, wait_until
 
@@ -430,3 +431,27 @@ def test_the_shipped_root_is_trusted_for_max_only(settings):
         for ca in ssl.create_default_context().get_ca_certs()
     ]
     assert "Russian Trusted Root CA" not in default
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_navbot_run_serves_max(tmp_path, database, fake_max):
+    config = write_config(tmp_path, database)
+    env = {
+        "NAVBOT_MAX__TOKEN": fake_max.token,
+        "NAVBOT_MAX__API_BASE": fake_max.base,
+        "NAVBOT_MAX__POLLING_TIMEOUT": "1",
+    }
+    process = LiveProcess("--config", str(config), "run", env=env, cwd=tmp_path)
+    try:
+        await wait_until(lambda: any(c[1] == "/updates" for c in fake_max.calls), limit=90)
+        await fake_max.open_bot(4111, "school_5")
+        await wait_until(lambda: fake_max.to(4111), limit=60)
+        assert "Здравствуйте" in fake_max.to(4111)[0].text
+        process.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.proc.wait, 30) == 0
+    finally:
+        if process.proc.poll() is None:
+            process.kill()
+        for pipe in (process.proc.stdin, process.proc.stdout):
+            if pipe is not None:
+                pipe.close()
