@@ -455,3 +455,43 @@ async def test_navbot_run_serves_max(tmp_path, database, fake_max):
         for pipe in (process.proc.stdin, process.proc.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+async def test_the_fake_refuses_what_max_refuses(fake_max):
+    """The fake's own checks, as the documentation describes MAX's answers."""
+    auth = {"Authorization": fake_max.token}
+    async with aiohttp.ClientSession(base_url=fake_max.base) as http:
+        # the token in the query is no longer accepted; a wrong header neither
+        async with http.get("/me", params={"access_token": fake_max.token}) as r:
+            assert r.status == 401 and (await r.json())["code"] == "verify.token"
+        async with http.get("/me", headers={"Authorization": "nope"}) as r:
+            assert r.status == 401
+        async with http.get("/me", headers=auth) as r:
+            assert r.status == 200 and (await r.json())["is_bot"] is True
+        async with http.put("/answers", headers=auth) as r:
+            assert r.status == 405 and set(await r.json()) == {"code", "message"}
+        async with http.get("/no/such/path", headers=auth) as r:
+            assert r.status == 404
+        async with http.get("/updates", params={"timeout": "91"}, headers=auth) as r:
+            assert r.status == 400
+        bad_secret = {"url": "https://bot.example.org/hook", "secret": "с пробелом"}
+        async with http.post("/subscriptions", json=bad_secret, headers=auth) as r:
+            assert r.status == 400
+        too_wide = [[{"type": "link", "text": f"{i}", "url": "https://x.ru"} for i in range(4)]]
+        body = {
+            "text": "x",
+            "attachments": [{"type": "inline_keyboard", "payload": {"buttons": too_wide}}],
+        }
+        fake_max.dialogs.add(1)
+        async with http.post("/messages", params={"user_id": "1"}, json=body, headers=auth) as r:
+            assert r.status == 400 and "at most 3" in (await r.json())["message"]
+        async with http.post(
+            "/messages", params={"user_id": "1"}, json={"text": "я" * 4001}, headers=auth
+        ) as r:
+            assert r.status == 400
+        # more than 30 requests in a second: 429
+        statuses = []
+        for _ in range(35):
+            async with http.get("/me", headers=auth) as r:
+                statuses.append(r.status)
+        assert 429 in statuses
