@@ -495,3 +495,23 @@ async def test_the_fake_refuses_what_max_refuses(fake_max):
             async with http.get("/me", headers=auth) as r:
                 statuses.append(r.status)
         assert 429 in statuses
+
+
+async def test_a_staff_process_that_does_not_poll_reaches_max_parents(settings, fake_max):
+    from bot.app import build_app
+    from bot.channels.serve import messenger_senders
+
+    app = build_app(max_settings(settings, fake_max))
+    await app.start()
+    try:
+        async with app.db.session() as session:
+            user = User(channel="max", platform_user_id="4112", chat_id="4112")
+            session.add(user)
+        fake_max.dialogs.add(4112)
+        async with messenger_senders(app) as reachable:
+            assert reachable == ["max"]
+            assert await app.delivery.notify(user.id, [Reply("Заявка №7 принята организацией")])
+        assert fake_max.to(4112)[-1].text == "Заявка №7 принята организацией"
+        assert not any(call[1] == "/updates" for call in fake_max.calls)
+    finally:
+        await app.close()
