@@ -515,3 +515,31 @@ async def test_a_staff_process_that_does_not_poll_reaches_max_parents(settings, 
         assert not any(call[1] == "/updates" for call in fake_max.calls)
     finally:
         await app.close()
+
+
+def test_a_reply_that_asks_for_the_phone_keeps_it_through_the_transcript():
+    reply = Reply("Телефон для связи?", [[Button("Отменить", "req:stop")]], asks_phone=True)
+    stored = reply.buttons_json()
+    assert stored == {"rows": [[["Отменить", "req:stop"]]], "asks_phone": True}
+    again = Reply.from_stored(reply.text, stored, 5)
+    assert (again.buttons, again.asks_phone, again.transcript_id) == (reply.buttons, True, 5)
+    assert Reply.from_stored("Привет", None).buttons == []
+
+
+async def test_webhook_mode_needs_an_https_url_and_a_secret(settings, fake_max):
+    from bot.app import build_app
+    from bot.channels.max import ChannelSetupError, MaxChannel
+
+    for extra, named in (
+        ({"webhook_url": "http://bot.example.org/hook", "webhook_secret": "s3cret"}, "url"),
+        ({"webhook_url": "https://bot.example.org/hook"}, "max.webhook_secret"),
+        ({"webhook_url": "https://bot.example.org/hook", "webhook_secret": "a b"}, "5-256"),
+    ):
+        app = build_app(max_settings(settings, fake_max, mode="webhook", **extra))
+        channel = MaxChannel(app)
+        try:
+            with pytest.raises(ChannelSetupError, match=named):
+                await channel.check()
+        finally:
+            await channel.close()
+    assert not fake_max.subscriptions
