@@ -39,6 +39,7 @@ async def burst(users: int) -> None:
         await app.start()
         channel = MaxChannel(app, MAX_LIMITS)
         await channel.check()
+        await app.serve()
         task = asyncio.create_task(channel.run())
         try:
             first = 500_000

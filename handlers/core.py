@@ -35,9 +35,11 @@ class Button:
 class Reply:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
-    # Id of the transcript row that records this reply, set by the engine. Channels
+    # Id of the transcript row that records this reply, set by the outbox. Channels
     # derive idempotency keys from it (e.g. VK random_id).
     transcript_id: int | None = None
+    # The parent (users.id) it goes to, set by the outbox.
+    user_id: int | None = None
     # The reply asks for the parent's phone: a channel that can (MAX) adds its own
     # "share my phone" button; typing the number works everywhere.
     asks_phone: bool = False
@@ -58,12 +60,19 @@ class Reply:
         return stored
 
     @classmethod
-    def from_stored(cls, text: str, buttons: dict[str, Any] | None, transcript_id=None) -> Reply:
+    def from_stored(
+        cls,
+        text: str,
+        buttons: dict[str, Any] | None,
+        transcript_id: int | None = None,
+        user_id: int | None = None,
+    ) -> Reply:
         """The reply a transcript row records (the inverse of `buttons_json`)."""
         buttons = buttons or {}
         stored = buttons.get("rows", [])
         rows = [[Button(label, payload) for label, payload in row] for row in stored]
-        return cls(text, rows, transcript_id, asks_phone=bool(buttons.get("asks_phone")))
+        asks_phone = bool(buttons.get("asks_phone"))
+        return cls(text, rows, transcript_id, user_id, asks_phone=asks_phone)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,16 @@ class Incoming:
     user_name: str = ""
     # The kind of non-text content ("sticker", "photo", "voice", ...), if any.
     attachment: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored in the inbox until it is handled."""
+        return {**self.__dict__, "time": self.time.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Incoming:
+        moment = datetime.fromisoformat(data["time"])
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**{**known, "time": moment})
 
 
 @dataclass

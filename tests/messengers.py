@@ -57,6 +57,7 @@ class Running:
         await self.app.start()
         self.telegram = TelegramChannel(self.app, **self._limits("telegram"))
         self.vk = VkChannel(self.app, **self._limits("vk"))
+        await self.app.serve()
         connects = self.vk_fake.lp_connects
         self.tasks = [asyncio.create_task(self.telegram.run()), asyncio.create_task(self.vk.run())]
         await wait_until(lambda: self.vk_fake.lp_connects > connects)
@@ -237,6 +238,7 @@ class MaxRunning(Running):
         await self.app.start()
         self.max = MaxChannel(self.app, **self._limits("max"))
         await self.max.check()
+        await self.app.serve()
         if self.max.mode == "webhook":
             web_app = create_web_app(self.app, max_channel=self.max)
             self.runner = await serve(web_app, "127.0.0.1", 0)

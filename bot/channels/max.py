@@ -8,16 +8,17 @@ aiohttp client gives directly.
 
 Long polling (`GET /updates` with `marker`) or webhook mode (`POST /subscriptions`
 with a secret; bot/web/max.py checks the `X-Max-Bot-Api-Secret` header and calls
-`feed()`). The marker is kept in the channel_cursors table and moved on only after
-the batch was handled, so a restart goes on from the first update not handled.
+`feed()`). The marker is stored in the channel_cursors table with the batch it
+confirms, so a restart goes on from the first update not stored.
 
 `message_created` (private dialogues only) and `message_callback` become `Incoming`
 in `to_incoming()` (update_id = the message's mid / the callback_id, so a
-re-delivered update is handled once); callbacks are answered at once through
-`POST /answers`. `bot_started` becomes `/start <payload>`, the deep-link parameter of
-a max.ru/<bot>?start=<payload> link, and marks the parent reachable again;
-`bot_stopped` and the "dialog suspended" send error mark them unreachable. A
-contact shared with the "share my phone" button becomes the typed phone.
+re-delivered update is handled once) and are stored in the inbox before MAX is told
+they arrived (the next poll's marker, or the webhook's HTTP answer); callbacks are
+answered at once through `POST /answers`. `bot_started` becomes `/start <payload>`,
+the deep-link parameter of a max.ru/<bot>?start=<payload> link, and marks the parent
+reachable again; `bot_stopped` and the "dialog suspended" send error mark them
+unreachable. A contact shared with the "share my phone" button becomes the typed phone.
 
 Replies go out as plain text split at 4000 characters, with an inline keyboard
 within MAX's limits (30 rows, 7 buttons a row or 3 with a link or contact button,
@@ -33,7 +34,6 @@ import asyncio
 import itertools
 import logging
 import re
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +48,7 @@ from bot.channels.payloads import PayloadKeys
 from bot.channels.text import split_text
 from bot.delivery import DeliveryError, Limits, RetryLater, TemporaryFailure
 from handlers.core import Button, Incoming, Reply
-from storage.models import ChannelCursor, utcnow
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -358,8 +358,9 @@ class MaxChannel:
             )
         return None
 
-    async def feed(self, update: dict[str, Any]) -> None:
-        """Handle one update (a webhook push or one of a polled batch)."""
+    async def prepare(self, update: dict[str, Any]) -> Incoming | None:
+        """Apply what an update says about the parent (stopped or started the bot), answer
+        a pressed button at once, and return the message for the engine, if any."""
         kind = update.get("update_type")
         user = update.get("user") or {}
         if kind in ("bot_started", "bot_stopped") and user.get("user_id"):
@@ -367,14 +368,35 @@ class MaxChannel:
             log.info("max: a parent %s the bot", "started" if reachable else "stopped")
             await self.delivery.set_reachable(CHANNEL, str(user["user_id"]), reachable)
         if kind == "message_callback":
-            await self._answer(update.get("callback") or {})
-        incoming = await self.to_incoming(update)
-        if incoming is not None:
-            await self._handle(incoming)
+            # the spinner on the parent's button stops at once, in the background
+            task = asyncio.create_task(self._answer(update.get("callback") or {}))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await self.to_incoming(update)
+
+    async def accept(self, updates: list[dict[str, Any]], marker: int | None = None) -> None:
+        """Store a batch in the inbox (with the marker to go on from); returns once stored,
+        so only then is the batch confirmed to MAX (the next poll's marker, or the
+        webhook's 200)."""
+        messages: list[Incoming] = []
+        for update in updates:
+            try:
+                incoming = await self.prepare(update)
+            except Exception as exc:
+                log.warning("max: an update was ignored: %s", type(exc).__name__)
+                continue
+            if incoming is not None:
+                messages.append(incoming)
+        cursor = (CHANNEL, str(marker)) if marker is not None else None
+        await self.app.inbox.accept(messages, cursor=cursor)
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        """Store one pushed update (webhook mode)."""
+        await self.accept([update])
 
     async def _answer(self, callback: dict[str, Any]) -> None:
-        """Stop the button's spinner at once. Answers count against the token's 30 requests
-        a second and have their own 2 a second per chat, apart from the messages'."""
+        """Answers count against the token's 30 requests a second and have their own 2 a
+        second per chat, apart from the messages'."""
         callback_id = str(callback.get("callback_id") or "")
         user_id = str((callback.get("user") or {}).get("user_id") or "")
         if not callback_id:
@@ -385,41 +407,12 @@ class MaxChannel:
         except (MaxApiError, *NETWORK_ERRORS) as exc:
             log.info("max: POST /answers failed: %s", exc)
 
-    async def _handle(self, incoming: Incoming) -> None:
-        replies = await self.engine.handle(incoming)
-        if replies:
-            await self.delivery.deliver(CHANNEL, incoming.chat_id, replies)
-
-    async def _feed_safely(self, updates: list[dict[str, Any]]) -> None:
-        for update in updates:
-            try:
-                await self.feed(update)
-            except Exception:
-                log.exception("max: an update of type %s failed", update.get("update_type"))
-
-    async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
-        """Handle a polled batch: in order for each parent, parents side by side."""
-        by_user: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for update in updates:
-            by_user[_user_of(update)].append(update)
-        await asyncio.gather(*(self._feed_safely(chain) for chain in by_user.values()))
-
     # -- long polling -------------------------------------------------------------------
-    async def load_marker(self) -> int | None:
-        async with self.app.db.session() as session:
-            row = await session.get(ChannelCursor, CHANNEL)
-        return int(row.cursor) if row is not None and row.cursor.isdigit() else None
-
-    async def save_marker(self, marker: int) -> None:
-        async with self.app.db.session() as session:
-            row = await session.get(ChannelCursor, CHANNEL)
-            if row is None:
-                session.add(ChannelCursor(channel=CHANNEL, cursor=str(marker)))
-            else:
-                row.cursor, row.updated_at = str(marker), utcnow()
-
     async def poll(self) -> None:
-        marker = await self.load_marker()
+        """GET /updates in a loop; a batch is confirmed to MAX (the next call's marker)
+        only after it was stored with that marker, so a restart goes on from there."""
+        stored = await self.app.inbox.cursor(CHANNEL)
+        marker = int(stored) if stored and stored.isdigit() else None
         delay = 1.0
         log.info("max: long polling started")
         while True:
@@ -432,21 +425,23 @@ class MaxChannel:
                     raise ChannelSetupError(
                         "max.token (NAVBOT_MAX__TOKEN) was rejected by MAX (401)"
                     ) from None
-                log.warning("max: GET /updates failed (%s); again in %.0fs", exc, delay)
+                log.warning("max: GET /updates failed (%s); again in %.0fs", exc.code, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
                 continue
             except NETWORK_ERRORS as exc:
-                log.warning("max: GET /updates failed (%r); again in %.0fs", exc, delay)
+                log.warning(
+                    "max: GET /updates failed (%s); again in %.0fs", type(exc).__name__, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
                 continue
             delay = 1.0
-            if batch.updates:
-                await self.handle_batch(batch.updates)
-            if batch.marker is not None and batch.marker != marker:
+            moved = batch.marker is not None and batch.marker != marker
+            if batch.updates or moved:
+                await self.accept(batch.updates, batch.marker if moved else None)
+            if moved:
                 marker = batch.marker
-                await self.save_marker(marker)  # only now the batch counts as read
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
