@@ -233,16 +233,16 @@ async def test_a_parent_who_stops_the_bot_is_unreachable_until_they_start_it(pol
         await asyncio.sleep(0.02)
     assert (await _user(app, 4107)).reachable is False
     calls = len(fake_max.calls)
-    assert not await app.delivery.notify(user.id, [Reply("Статус заявки изменился")])
+    assert not await app.delivery.notify(user.id, [Reply("Статус заявки изменился")], wait=True)
     assert not [c for c in fake_max.calls[calls:] if c[1] == "/messages"]
     # started again (from the bot's profile): reachable, reminders reach them
     await parent.start()
     assert (await _user(app, 4107)).reachable is True
-    assert await app.delivery.notify(user.id, [Reply("Напоминание")])
+    assert await app.delivery.notify(user.id, [Reply("Напоминание")], wait=True)
     assert fake_max.to(4107)[-1].text == "Напоминание"
     # blocked without the bot hearing of it: the send error marks them unreachable
     fake_max.stopped.add(4107)
-    assert not await app.delivery.notify(user.id, [Reply("Ещё одно")])
+    assert not await app.delivery.notify(user.id, [Reply("Ещё одно")], wait=True)
     assert fake_max.rejected[-1] == "403 chat.denied: error.dialog.suspended"
     assert (await _user(app, 4107)).reachable is False
 
@@ -259,7 +259,7 @@ async def test_long_texts_big_keyboards_and_links_fit_max_limits(polling, fake_m
     rows = [[Button(f"Программа {i}", f"prog:{i}")] for i in range(40)]
     rows.append([Button("Навигатор", "https://р26.навигатор.дети/")])
     rows.append([Button("Длинная", "req:" + "x" * 2000)])
-    assert await app.delivery.notify(user.id, [Reply(long_text, rows)])
+    assert await app.delivery.notify(user.id, [Reply(long_text, rows)], wait=True)
     parts = fake_max.to(4108)[before:]
     assert len(parts) == 3 and all(len(p.text) <= MAX_TEXT for p in parts)
     assert not parts[0].buttons and parts[-1].buttons
@@ -271,7 +271,7 @@ async def test_long_texts_big_keyboards_and_links_fit_max_limits(polling, fake_m
     # 250 options cannot fit one keyboard: they are written out, typing one works
     before = len(fake_max.to(4108))
     many = [[Button(f"Вариант {i}", "menu")] for i in range(250)]
-    assert await app.delivery.notify(user.id, [Reply("Выберите вариант", many)])
+    assert await app.delivery.notify(user.id, [Reply("Выберите вариант", many)], wait=True)
     written = fake_max.to(4108)[before:]
     assert not any(m.buttons for m in written)
     assert "Напишите один из вариантов:" in written[0].text and "• Вариант 249" in written[-1].text
@@ -304,7 +304,7 @@ async def test_many_messages_to_one_parent_keep_max_limits(settings):
         user = await _user(served.app, 4110)
         before = len(fake.to(4110))
         replies = [Reply(f"Напоминание {i}") for i in range(6)]
-        assert await served.app.delivery.notify(user.id, replies)
+        assert await served.app.delivery.notify(user.id, replies, wait=True)
         sent = fake.to(4110)[before:]
         assert [m.text for m in sent] == [f"Напоминание {i}" for i in range(6)]
         assert not fake.rejected  # paced: no 429
@@ -510,7 +510,9 @@ async def test_a_staff_process_that_does_not_poll_reaches_max_parents(settings, 
         fake_max.dialogs.add(4112)
         async with messenger_senders(app) as reachable:
             assert reachable == ["max"]
-            assert await app.delivery.notify(user.id, [Reply("Заявка №7 принята организацией")])
+            assert await app.delivery.notify(
+                user.id, [Reply("Заявка №7 принята организацией")], wait=True
+            )
         assert fake_max.to(4112)[-1].text == "Заявка №7 принята организацией"
         assert not any(call[1] == "/updates" for call in fake_max.calls)
     finally:
