@@ -33,14 +33,17 @@ WEBHOOK = {
 }
 
 
-# The dialogue tests pace one parent's chat faster than MAX's 2 messages a second (the
-# fake allows the same); test_many_messages_to_one_parent_keep_max_limits keeps the real ones.
+# The dialogue tests pace one parent's chat faster than MAX's 2 messages a second, and
+# the fake allows that and twice the token's 30 requests a second (so a test process
+# starved of CPU, which then serves queued requests back to back, is not judged on
+# them); test_many_messages_to_one_parent_keep_max_limits and bench/max_burst.py keep
+# MAX's own limits.
 FAST = Limits(per_second=30, chat_per_second=20, chat_burst=5)
 
 
 @pytest.fixture
 async def fake_max():
-    fake = FakeMax(chat_per_second=20)
+    fake = FakeMax(per_second=60, chat_per_second=20)
     await fake.start()
     yield fake
     await fake.stop()
@@ -489,9 +492,9 @@ async def test_the_fake_refuses_what_max_refuses(fake_max):
             "/messages", params={"user_id": "1"}, json={"text": "я" * 4001}, headers=auth
         ) as r:
             assert r.status == 400
-        # more than 30 requests in a second: 429
+        # more requests in a second than the token may make: 429
         statuses = []
-        for _ in range(35):
+        for _ in range(fake_max.per_second + 5):
             async with http.get("/me", headers=auth) as r:
                 statuses.append(r.status)
         assert 429 in statuses

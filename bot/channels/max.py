@@ -459,6 +459,10 @@ class MaxChannel:
         await self.poll()
 
     async def close(self) -> None:
+        tasks = list(self._tasks)  # callback answers still under way
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.api.close()
 
 
