@@ -14,6 +14,7 @@ from handlers.children import today
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality, municipality_buttons
+from handlers.places import address_line
 from storage.catalogue import Filters, programs_by_id, search
 from storage.models import DIRECTIONS, FUNDINGS, Program
 from storage.requests import age_on, children_of
@@ -66,7 +67,7 @@ def card(ctx: Context, number: int, program: Program) -> str:
         title=program.title,
         organisation=program.organisation,
         municipality=municipality.name if municipality else program.municipality_id,
-        address=program.address or "—",
+        address=address_line(program.address, municipality) or program.municipality_id,
         direction=ctx.texts(f"catalogue.dir.{program.direction}"),
         age_from=program.age_from,
         age_to=program.age_to,
