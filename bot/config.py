@@ -92,6 +92,39 @@ class VkSection(_Section):
     longpoll_wait: int = Field(25, ge=1, le=90)
 
 
+class MaxSection(_Section):
+    # The bot's token from its settings on the MAX business platform (business.max.ru).
+    token: SecretStr | None = None
+    api_base: str = "https://platform-api2.max.ru"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_secret: SecretStr | None = None
+    # A PEM file of certificates to trust for the MAX API, in addition to the shipped
+    # Russian Trusted Root CA (an updated chain); empty: the shipped root only.
+    ca_file: Path | None = None
+    # Seconds one GET /updates long-poll request waits for news (polling mode).
+    polling_timeout: int = Field(25, ge=0, le=90)
+
+    @field_validator("token")
+    @classmethod
+    def _header_value(cls, value: SecretStr | None) -> SecretStr | None:
+        # The token travels as the Authorization header: visible ASCII, nothing else.
+        if value is not None and value.get_secret_value():
+            if not re.fullmatch(r"[!#-~]{16,512}", value.get_secret_value()):
+                raise ValueError(
+                    "malformed: paste the bot's token (NAVBOT_MAX__TOKEN) exactly as shown in "
+                    "its settings on business.max.ru, without spaces or quotes"
+                )
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an https:// URL such as 'https://platform-api2.max.ru'")
+        return value.rstrip("/")
+
+
 class DeliverySection(_Section):
     # A dialogue reply still unsent after this many hours (the bot was down) is marked
     # expired instead of being sent out of context.
@@ -124,6 +157,7 @@ class Settings(BaseSettings):
     database: DatabaseSection = DatabaseSection()
     telegram: TelegramSection = TelegramSection()
     vk: VkSection = VkSection()
+    max: MaxSection = MaxSection()
     delivery: DeliverySection = DeliverySection()
     web: WebSection = WebSection()
     console: ConsoleSection = ConsoleSection()
@@ -154,6 +188,10 @@ class Settings(BaseSettings):
     @property
     def vk_enabled(self) -> bool:
         return bool(self.vk.token and self.vk.token.get_secret_value() and self.vk.group_id)
+
+    @property
+    def max_enabled(self) -> bool:
+        return bool(self.max.token and self.max.token.get_secret_value())
 
 
 def _describe(error: dict[str, Any]) -> str:

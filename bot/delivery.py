@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import exists, or_, select, update
 
-from handlers.core import Button, Reply
+from handlers.core import Reply
 from storage.db import Database
 from storage.models import TranscriptEntry, User, utcnow
 from storage.outbox import notify_channel, queue_replies
@@ -169,13 +169,6 @@ _THIS_PROCESS_OWNERS: dict[int, str] = {}
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands timestamps back without a zone; they are stored in UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def buttons_of(stored: dict[str, Any] | None) -> list[list[Button]]:
-    """The keyboard of a transcript row, as the handlers built it."""
-    if not stored:
-        return []
-    return [[Button(label, payload) for label, payload in row] for row in stored.get("rows", [])]
 
 
 class Delivery:
@@ -457,7 +450,7 @@ class Delivery:
                     chat_id,
                     user_id,
                     reachable,
-                    Reply(text, buttons_of(buttons), transcript_id=row_id, user_id=user_id),
+                    Reply.from_stored(text, buttons, row_id, user_id),
                     kind,
                     as_utc(created_at),
                 )

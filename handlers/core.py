@@ -54,15 +54,39 @@ class Reply:
     transcript_id: int | None = None
     # The parent (users.id) it goes to, set by the outbox.
     user_id: int | None = None
+    # The reply asks for the parent's phone: a channel that can (MAX) adds its own
+    # "share my phone" button; typing the number works everywhere.
+    asks_phone: bool = False
 
     def all_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]
 
     def buttons_json(self) -> dict[str, Any] | None:
-        """The keyboard as stored in the transcript: {"rows": [[[label, payload], ...], ...]}."""
-        if not self.buttons:
+        """The keyboard as stored in the transcript: {"rows": [[[label, payload], ...], ...]},
+        with "asks_phone": true when the reply asks for the phone."""
+        if not self.buttons and not self.asks_phone:
             return None
-        return {"rows": [[[b.label, b.payload] for b in row] for row in self.buttons]}
+        stored: dict[str, Any] = {
+            "rows": [[[b.label, b.payload] for b in row] for row in self.buttons]
+        }
+        if self.asks_phone:
+            stored["asks_phone"] = True
+        return stored
+
+    @classmethod
+    def from_stored(
+        cls,
+        text: str,
+        buttons: dict[str, Any] | None,
+        transcript_id: int | None = None,
+        user_id: int | None = None,
+    ) -> Reply:
+        """The reply a transcript row records (the inverse of `buttons_json`)."""
+        buttons = buttons or {}
+        stored = buttons.get("rows", [])
+        rows = [[Button(label, payload) for label, payload in row] for row in stored]
+        asks_phone = bool(buttons.get("asks_phone"))
+        return cls(text, rows, transcript_id, user_id, asks_phone=asks_phone)
 
 
 @dataclass(frozen=True)

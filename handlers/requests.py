@@ -145,7 +145,7 @@ def ask_phone(ctx: Context) -> None:
             [ctx.button("requests.btn_same_phone", "req:phone", phone=ctx.data["req_phone"])]
         )
     rows.append(stop_row(ctx))
-    ctx.say("requests.ask_phone", rows)
+    ctx.say("requests.ask_phone", rows).asks_phone = True
 
 
 def ask_comment(ctx: Context) -> None:

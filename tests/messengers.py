@@ -1,5 +1,5 @@
-"""The app served through the real aiogram and vk_api adapters against the fake APIs,
-and parents who talk to it there."""
+"""The app served through the real aiogram, vk_api and MAX adapters against the fake
+APIs, and parents who talk to it there."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import App, build_app
+from bot.channels.max import MaxChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.vk import VkChannel
 from bot.config import Settings
 from bot.delivery import Limits
+from bot.web.max import webhook_path
 from storage.models import ProcessedUpdate, TranscriptEntry, User
+from tests.fakes.max import FakeMax
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
 
@@ -209,3 +212,105 @@ class VkParent(Parent):
         else:
             event = await self.fake.message(self.user_id, label, self.client_info, payload=payload)
         return await self._settle(event["event_id"], before)
+
+
+def max_settings(base: Settings, fake: FakeMax, **extra: Any) -> Settings:
+    return Settings(
+        bot=base.bot.model_dump(),
+        database=base.database.model_dump(),
+        max={"token": fake.token, "api_base": fake.base, "polling_timeout": 1, **extra},
+    )
+
+
+class MaxRunning(Running):
+    """The app with its MAX channel running: long polling, or in webhook mode the
+    project's web server with the fake pushing to it."""
+
+    def __init__(self, settings: Settings, fake: FakeMax, **limits: Limits) -> None:
+        super().__init__(settings, None, **limits)  # type: ignore[arg-type]
+        self.fake = fake
+        self.runner: Any = None
+
+    async def start(self) -> App:
+        from bot.web import create_web_app, serve
+
+        self.app = build_app(self.settings)
+        await self.app.start()
+        self.max = MaxChannel(self.app, **self._limits("max"))
+        await self.max.check()
+        await self.app.serve()
+        if self.max.mode == "webhook":
+            web_app = create_web_app(self.app, max_channel=self.max)
+            self.runner = await serve(web_app, "127.0.0.1", 0)
+            host, port = self.runner.addresses[0][:2]
+            path = webhook_path(self.settings.max.webhook_url)
+            self.fake.webhook_target = f"http://{host}:{port}{path}"
+            self.tasks = [asyncio.create_task(self.max.run())]
+            await wait_until(lambda: self.fake.subscriptions)
+        else:
+            polls = sum(1 for call in self.fake.calls if call[1] == "/updates")
+            self.tasks = [asyncio.create_task(self.max.run())]
+            await wait_until(
+                lambda: sum(1 for call in self.fake.calls if call[1] == "/updates") > polls
+            )
+        return self.app
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.max.close()
+        assert self.app is not None
+        await self.app.close()
+
+
+class MaxParent(Parent):
+    channel = "max"
+
+    def __init__(self, running: Running, fake: FakeMax, user_id: int) -> None:
+        super().__init__(running, user_id)
+        self.fake = fake
+
+    def _sent(self) -> list[Any]:
+        return self.fake.to(self.user_id)
+
+    @property
+    def labels(self) -> list[str]:
+        return [text for m in self.last for row in m.buttons for _, text, _ in row]
+
+    def button(self, label: str) -> tuple[str, str]:
+        """(type, payload or url) of the latest button shown with this label."""
+        for message in reversed(self._sent()):
+            for row in message.buttons:
+                for kind, shown, data in row:
+                    if shown == label:
+                        return kind, data
+        raise AssertionError(f"no button {label!r}; shown: {self.labels}")
+
+    async def send(self, text: str) -> list[Any]:
+        before = len(self._sent())
+        update = await self.fake.message(self.user_id, text)
+        return await self._settle(update["message"]["body"]["mid"], before)
+
+    async def start(self, payload: str | None = None) -> list[Any]:
+        """Opens the bot, from a max.ru/<bot>?start=<payload> link when given."""
+        before = len(self._sent())
+        update = await self.fake.open_bot(self.user_id, payload)
+        return await self._settle(f"start:{self.user_id}:{update['timestamp']}", before)
+
+    async def press(self, label: str) -> list[Any]:
+        before = len(self._sent())
+        kind, payload = self.button(label)
+        assert kind == "callback", f"{label!r} is a {kind} button"
+        update = await self.fake.press(self.user_id, payload)
+        return await self._settle(update["callback"]["callback_id"], before)
+
+    async def share_phone(self, phone: str) -> list[Any]:
+        """Presses the "share my phone" button: the app sends the parent's contact."""
+        kinds = [kind for m in self.last for row in m.buttons for kind, _, _ in row]
+        assert "request_contact" in kinds, f"no contact button; shown: {self.labels}"
+        before = len(self._sent())
+        update = await self.fake.share_contact(self.user_id, phone)
+        return await self._settle(update["message"]["body"]["mid"], before)

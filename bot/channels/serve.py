@@ -1,7 +1,7 @@
 """`navbot run`: every configured channel in one process, stopped cleanly on SIGTERM
-or Ctrl+C. Telegram polls, or in webhook mode is fed by the project's web server;
-VK polls Bots Long Poll; the terminal channel joins when stdin is a terminal, when
-asked for, or when no messenger is configured."""
+or Ctrl+C. Telegram and MAX poll, or in webhook mode are fed by the project's web
+server; VK polls Bots Long Poll; the terminal channel joins when stdin is a terminal,
+when asked for, or when no messenger is configured."""
 
 from __future__ import annotations
 
@@ -27,16 +27,22 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
     settings = app.settings
     jobs: dict[str, Coroutine[Any, Any, None]] = {}
     cleanups: list[Any] = []
+    webhooks: dict[str, Any] = {}
     try:
+        if settings.max_enabled:
+            jobs["max"] = await _max(app, cleanups, webhooks)
         if settings.telegram_enabled:
-            jobs["telegram"] = await _telegram(app, cleanups)
+            jobs["telegram"] = await _telegram(app, cleanups, webhooks)
         if settings.vk.token and settings.vk.token.get_secret_value():
             jobs["vk"] = await _vk(app)
+        if webhooks:
+            await _serve_webhooks(app, cleanups, webhooks)
         messengers = bool(jobs)
         if not messengers:
             print(
-                "No messenger token is configured (NAVBOT_TELEGRAM__TOKEN, or NAVBOT_VK__TOKEN "
-                "with NAVBOT_VK__GROUP_ID): starting the terminal channel only.",
+                "No messenger token is configured (NAVBOT_TELEGRAM__TOKEN, NAVBOT_MAX__TOKEN, "
+                "or NAVBOT_VK__TOKEN with NAVBOT_VK__GROUP_ID): starting the terminal channel "
+                "only.",
                 file=sys.stderr,
             )
         if console is not None and (not messengers or force_console or sys.stdin.isatty()):
@@ -55,7 +61,7 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
 
 @contextlib.asynccontextmanager
 async def messenger_senders(app: Any) -> AsyncIterator[list[str]]:
-    """Send-only Telegram / VK senders for a process that does not poll (a staff command):
+    """Send-only Telegram / VK / MAX senders for a process that does not poll (a staff command):
     messages it sends reach parents in their messenger through the same delivery path.
     Yields the names of the channels that can be reached."""
     closers: list[Any] = []
@@ -71,6 +77,11 @@ async def messenger_senders(app: Any) -> AsyncIterator[list[str]]:
 
             VkChannel(app)
             reachable.append("vk")
+        if app.settings.max_enabled:
+            from bot.channels.max import MaxChannel
+
+            closers.append(MaxChannel(app).close)
+            reachable.append("max")
         yield reachable
     finally:
         for close in reversed(closers):
@@ -78,9 +89,46 @@ async def messenger_senders(app: Any) -> AsyncIterator[list[str]]:
                 await close()
 
 
-async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
-    from bot.channels.telegram import TelegramChannel
+async def _max(
+    app: Any, cleanups: list[Any], webhooks: dict[str, Any]
+) -> Coroutine[Any, Any, None]:
+    """The MAX channel, checked before anything is served: GET /me with the token."""
+    from bot.channels.max import ChannelSetupError, MaxChannel
+
+    channel = MaxChannel(app)
+    cleanups.append(channel.close)
+    try:
+        await channel.check()
+    except ChannelSetupError as exc:
+        raise ChannelError(str(exc)) from None
+    if channel.mode == "webhook":
+        webhooks["max_channel"] = channel
+    return _max_run(channel)
+
+
+async def _max_run(channel: Any) -> None:
+    from bot.channels.max import ChannelSetupError
+
+    try:
+        await channel.run()
+    except ChannelSetupError as exc:
+        raise ChannelError(str(exc)) from None
+
+
+async def _serve_webhooks(app: Any, cleanups: list[Any], webhooks: dict[str, Any]) -> None:
     from bot.web import create_web_app, serve
+
+    web = app.settings.web
+    runner = await serve(create_web_app(app, **webhooks), web.host, web.port)
+    cleanups.append(runner.cleanup)
+    log.info("web server listening on %s:%s", web.host, web.port)
+
+
+async def _telegram(
+    app: Any, cleanups: list[Any], webhooks: dict[str, Any] | None = None
+) -> Coroutine[Any, Any, None]:
+    """The Telegram channel; in webhook mode it joins `webhooks`, served by the caller."""
+    from bot.channels.telegram import TelegramChannel
 
     cfg = app.settings.telegram
     if cfg.mode == "webhook":
@@ -96,11 +144,8 @@ async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
     telegram = TelegramChannel(app)
     cleanups.append(telegram.close)
     await telegram.check()
-    if cfg.mode == "webhook":
-        web = app.settings.web
-        runner = await serve(create_web_app(app, telegram), web.host, web.port)
-        cleanups.append(runner.cleanup)
-        log.info("web server listening on %s:%s", web.host, web.port)
+    if cfg.mode == "webhook" and webhooks is not None:
+        webhooks["telegram"] = telegram
     return telegram.run()
 
 
