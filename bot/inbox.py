@@ -56,8 +56,8 @@ class Inbox:
             {
                 "channel": message.channel,
                 "update_id": str(message.update_id),
-                "platform_user_id": message.user_id,
-                "incoming": message.to_json(),
+                "platform_user_id": message.user_id[:64],
+                "incoming": message.cleaned().to_json(),
                 "owner": self.worker_id,
                 "lease_until": utcnow() + self.LEASE,
                 "attempts": 0,
