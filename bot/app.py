@@ -78,9 +78,10 @@ def build_app(settings: Settings) -> App:
         return main_menu(ctx, router)
 
     engine = DialogueEngine(db, router, texts, menu, services)
+    # A conversation a person has taken gets no word from the bot, a flood notice neither.
     engine.hooks = [
-        FloodLimit(settings.bot.flood_messages, settings.bot.flood_seconds),
         with_person,
+        FloodLimit(settings.bot.flood_messages, settings.bot.flood_seconds),
     ]
     inbox = Inbox(db, engine, delivery)
     return App(settings, region, texts, db, router, engine, delivery, services, inbox)
