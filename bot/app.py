@@ -40,6 +40,7 @@ class App:
             await load_sample_if_empty(self.db, self.region, self.texts)
 
     async def close(self) -> None:
+        await self.delivery.close()
         await self.db.close()
 
 
@@ -51,7 +52,7 @@ def build_app(settings: Settings) -> App:
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
     )
     router = build_router()
-    delivery = Delivery(db)
+    delivery = Delivery(db, settings)
     services = SimpleNamespace(settings=settings, delivery=delivery, router=router)
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)

@@ -20,6 +20,7 @@ retried send is never shown twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -161,8 +162,6 @@ class VkSender:
         messages = await self.channel.layout(reply, client)
         message_id: str | None = None
         for index, (text, keyboard) in enumerate(messages):
-            if index:
-                await self.channel.delivery.pace(CHANNEL, chat_id)
             values: dict[str, Any] = {
                 "peer_id": int(chat_id),
                 "message": text,
@@ -170,7 +169,11 @@ class VkSender:
             }
             if keyboard is not None:
                 values["keyboard"] = keyboard
-            result = await self.channel.call("messages.send", values)
+            # The first message goes out under the slot Delivery took for this reply.
+            async with (
+                self.channel.delivery.paced(CHANNEL, chat_id) if index else contextlib.nullcontext()
+            ):
+                result = await self.channel.call("messages.send", values)
             message_id = str(result)
         return message_id
 
@@ -212,7 +215,7 @@ class VkChannel:
         self.vk.error_handlers.pop(vk_api.vk_api.TOO_MANY_RPS_CODE, None)
         self.keys = PayloadKeys(app.db)
         self.sender = VkSender(self)
-        self.delivery.register(CHANNEL, self.sender, limits)
+        self.delivery.register(CHANNEL, self.sender, limits, key=cfg.token.get_secret_value())
         self._stopping = threading.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         # peer id -> the app they last wrote from; unknown peers get the full keyboards
@@ -337,8 +340,8 @@ class VkChannel:
             "peer_id": obj.get("peer_id"),
         }
         try:
-            await self.delivery.pace(CHANNEL, str(obj.get("peer_id")))
-            await self.call("messages.sendMessageEventAnswer", values)
+            async with self.delivery.paced(CHANNEL, str(obj.get("peer_id"))):
+                await self.call("messages.sendMessageEventAnswer", values)
         except Exception as exc:
             log.info("sendMessageEventAnswer failed: %s", exc)
 
