@@ -65,8 +65,8 @@ def console_channel(app: App):
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
     from bot.channels.serve import ChannelError, serve_channels
 
-    await app.start()
     await app.delivery.pacing.check()
+    await app.start()
     try:
         return await serve_channels(
             app, console_channel(app), force_console=getattr(args, "console", False)

@@ -100,7 +100,10 @@ def token_hash(key: str) -> str:
 
 
 class Grant:
-    """One granted call. `done()` once the platform answered (or the call failed)."""
+    """One granted call, at `granted` on the limiter's clock. `done()` once the platform
+    answered (or the call failed)."""
+
+    granted = 0.0
 
     async def done(self) -> None:
         return None
