@@ -347,8 +347,10 @@ class RedisLimiter(Limiter):
         return f"{self._base}:chat:{token_hash(chat_id)}"
 
     async def acquire(self, chat_id: str) -> Grant:
-        if self.fallback is not None and time.monotonic() - self._failed_at < self.RETRY_REDIS:
-            return await self.fallback.acquire(chat_id)
+        if self.fallback is not None:
+            if time.monotonic() - self._failed_at < self.RETRY_REDIS:
+                return await self.fallback.acquire(chat_id)
+            self._failed_at = time.monotonic()  # this call tries Redis; the others go on
         try:
             grant = await self._acquire(chat_id)
         except self._errors as exc:
