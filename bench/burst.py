@@ -2,9 +2,13 @@
 with the platforms' limits on (Telegram 30 messages/s overall and a per-chat burst, VK 20
 requests/s per token).
 
-PARENTS parents each send /help at the same moment and every one gets one reply; then
-the bot sends a notice to PARENTS parents at once (the delivery path alone, as reminders
-go out). From the send times the fake recorded it prints, per messenger:
+Three bursts per messenger: "replies", PARENTS parents each send /help at the same moment
+and every one gets one reply (the whole path: polling, dialogue engine, database,
+delivery); "notices", the bot notifies PARENTS parents at once, as reminders go out
+(delivery and the transcript); "pacing", one message to each through the delivery path
+without the database, which shows what the pacing allows when nothing else holds the
+messages up (on a busy machine the first two are bound by the CPU, not the limits).
+From the send times the fake recorded it prints, per burst:
 
 * the sustained rate: the messages after the first second's burst, per second from the
   first reply to the last (a limiter that keeps exactly to N per second scores N);
@@ -138,8 +142,10 @@ def vk() -> Platform:
     )
 
 
-async def burst(platform: Platform, base: dict[str, Any], parents: int, notices: bool) -> None:
-    """Parents write at once (or, with `notices`, the bot notifies them all at once)."""
+async def burst(platform: Platform, base: dict[str, Any], parents: int, mode: str) -> None:
+    """Parents write at once ("replies"), the bot notifies them all at once ("notices"),
+    or sends them one message each through the delivery path without the database
+    ("pacing": what the limiter allows when nothing else holds the messages up)."""
     fake = platform.fake
     await fake.start()
     app = build_app(Settings(**base, **platform.make_settings()))
@@ -150,8 +156,10 @@ async def burst(platform: Platform, base: dict[str, Any], parents: int, notices:
     try:
         await _wait_for(platform.ready, 20)
         pushed = time.monotonic()
-        if notices:
+        if mode == "notices":
             await _notify_all(app, platform, users)
+        elif mode == "pacing":
+            await _deliver_all(app, platform, users)
         else:
             for user in users:
                 await fake.message(user, "/help")
@@ -172,7 +180,7 @@ async def burst(platform: Platform, base: dict[str, Any], parents: int, notices:
         await fake.stop()
     sent = platform.sent()
     dups = sum(n - 1 for n in Counter((chat, text) for chat, text, _ in sent).values())
-    name = f"{platform.name} {'notices' if notices else 'replies'}"
+    name = f"{platform.name} {mode}"
     report(name, platform.limit, pushed, [at for _, _, at in sent], platform.floods(), dups)
 
 
@@ -190,11 +198,20 @@ async def _notify_all(app: App, platform: Platform, users: range) -> None:
     await asyncio.gather(*(app.delivery.notify(i, [Reply("Приём документов")]) for i in ids))
 
 
+async def _deliver_all(app: App, platform: Platform, users: range) -> None:
+    channel = "telegram" if platform.name == "Telegram" else "vk"
+    if isinstance(platform.fake, FakeTelegram):
+        platform.fake.chats.update(users)
+    await asyncio.gather(
+        *(app.delivery.deliver(channel, str(u), [Reply("Приём документов")]) for u in users)
+    )
+
+
 async def main(parents: int, database: str) -> None:
     where = database.split("://")[0] if database else "SQLite"
     print(f"{parents} parents at once through one process, database: {where}, limits on")
     for make in (telegram, vk):
-        for notices in (False, True):
+        for mode in ("replies", "notices", "pacing"):
             schema = f"bench_{uuid.uuid4().hex[:8]}" if database else ""
             if schema:
                 await pg_execute(database, f'CREATE SCHEMA "{schema}"')
@@ -205,7 +222,7 @@ async def main(parents: int, database: str) -> None:
                         "bot": {"data_dir": folder},
                         "database": {"url": url, "schema_name": schema},
                     }
-                    await burst(make(), base, parents, notices)
+                    await burst(make(), base, parents, mode)
             finally:
                 if schema:
                     await pg_execute(database, f'DROP SCHEMA "{schema}" CASCADE')

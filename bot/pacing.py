@@ -12,18 +12,22 @@ under those limits (`Limits`):
 * `penalise(seconds)`: after a 429 / flood-control answer no call with that token goes
   out for `seconds`, from any sender, in any process sharing the limiter.
 
-How a call is counted. The platform counts a call when it receives it, a little after
-our grant: the request is built, queued on the event loop and crosses the network, and
-under load that takes tens of milliseconds, more when the process is not scheduled for a
-while. A grant therefore takes a slot stamped `MARGIN` (25 ms) after the grant, and a
-caller who waits for the platform's answer (`Limiter.slot()`, `Delivery.paced()`) moves
-the stamp to the moment the answer came: the platform received the call before it
-answered, so however long the call was delayed on our side the platform never sees more
-than `calls` in a window. The stamp moves at most one window past the grant, so a call
-that hangs until its timeout does not hold the budget back. A long burst runs at
-`calls / (window + max(MARGIN, round trip))`: 29.2 of Telegram's 30 messages/s on a
-loopback API. A chat's bucket refills `CHAT_MARGIN` (5%) slower than the platform's
-rate so that jitter cannot accumulate into a per-chat 429.
+How a call is counted. The platform counts a call when it receives it, some time after
+our grant: the request is built, waits for a connection or a worker thread (vk_api sends
+one call at a time), is queued on a busy event loop and crosses the network. That is
+tens of milliseconds on a loopback API under load, and a burst of 20 VK calls queued
+behind each other took over a second on a loaded machine. So a call made through
+`Limiter.slot()` (`Delivery.paced()`) holds its slot while it is in flight, as if the
+platform received it at every moment until it answers, and once it answered the slot is
+counted from the answer, and never from less than `MARGIN` (25 ms) after the grant: the
+platform received the call before it answered, so however long the call was held up on
+our side the platform never sees more than `calls` in a window. A call in flight longer
+than `HOLD` (5 s; a hung call, or a process killed mid-call) is counted from `HOLD` after
+its grant, so it cannot stall the budget. A bare `acquire()` whose caller never reports
+the end is counted from `MARGIN` after the grant. A long burst runs at
+`calls / (window + max(MARGIN, round trip))`, about 97% of the limit on a nearby API. A
+chat's bucket refills `CHAT_MARGIN` (5%) slower than the platform's rate so that jitter
+cannot accumulate into a per-chat 429.
 
 Two backends behind the same interface:
 
@@ -60,6 +64,10 @@ log = logging.getLogger(__name__)
 
 # A granted call is counted from this long after the grant at the earliest (see above).
 MARGIN = 0.025
+# A call still in flight this long after its grant is counted from then.
+HOLD = 5.0
+# How often a caller waiting for a slot held by a call in flight looks again.
+POLL = 0.02
 # A chat's bucket refills this much slower than the platform's per-chat rate.
 CHAT_MARGIN = 0.05
 
@@ -113,8 +121,9 @@ class Limiter(ABC):
     limits: Limits
 
     @abstractmethod
-    async def acquire(self, chat_id: str) -> Grant:
-        """Wait until one more call to `chat_id` is allowed; the call is counted from now."""
+    async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:
+        """Wait until one more call to `chat_id` is allowed. With `hold`, the call counts
+        as in flight until `Grant.done()`."""
 
     @abstractmethod
     async def penalise(self, seconds: float) -> None:
@@ -126,24 +135,30 @@ class Limiter(ABC):
     @contextlib.asynccontextmanager
     async def slot(self, chat_id: str) -> AsyncIterator[None]:
         """`async with limiter.slot(chat)`: one call made inside, counted until it ends."""
-        grant = await self.acquire(chat_id)
+        grant = await self.acquire(chat_id, hold=True)
         try:
             yield
         finally:
             await grant.done()
 
 
-class _Slot(Grant):
-    __slots__ = ("clock", "granted", "stamp", "window")
+def _wait_step(wait: float, window: float) -> float:
+    """How long to sleep for a slot that frees in `wait` seconds: a wait longer than any
+    settled slot's (one window and the margin) is a call in flight, which may answer any
+    moment and free its slot a window later, so look again soon."""
+    return min(wait, POLL) if wait > window + MARGIN else wait
 
-    def __init__(self, granted: float, window: float, clock: Callable[[], float]) -> None:
+
+class _Slot(Grant):
+    __slots__ = ("clock", "granted", "stamp")
+
+    def __init__(self, granted: float, hold: bool, clock: Callable[[], float]) -> None:
         self.granted = granted
-        self.stamp = granted + MARGIN
-        self.window = window
+        self.stamp = granted + (HOLD if hold else MARGIN)
         self.clock = clock
 
     async def done(self) -> None:
-        self.stamp = max(self.stamp, min(self.clock(), self.granted + self.window))
+        self.stamp = max(self.granted + MARGIN, min(self.clock(), self.granted + HOLD))
 
 
 _NO_GRANT = Grant()
@@ -174,9 +189,9 @@ class MemoryLimiter(Limiter):
         self._chats: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, stamp
         if full and limits.calls:
             now = clock()
-            self._slots = [_Slot(now - MARGIN, limits.window, clock)] * limits.calls
+            self._slots = [_Slot(now - MARGIN, False, clock)] * limits.calls
 
-    async def acquire(self, chat_id: str) -> Grant:
+    async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:
         while True:
             wait = self._chat_wait(chat_id, self.clock())
             if wait > 0:
@@ -188,13 +203,13 @@ class MemoryLimiter(Limiter):
                     wait = self._window_wait(now)
                     if wait <= 0:
                         break
-                    await asyncio.sleep(wait)
+                    await asyncio.sleep(_wait_step(wait, self.limits.window))
                 if self._chat_wait(chat_id, now) > 0:
                     continue  # another call to this chat went first
                 self._take_chat(chat_id, now)
                 if not self.limits.calls:
                     return _NO_GRANT
-                slot = _Slot(now, self.limits.window, self.clock)
+                slot = _Slot(now, hold, self.clock)
                 self._slots.append(slot)
                 return slot
 
@@ -235,13 +250,14 @@ class MemoryLimiter(Limiter):
 
 
 # KEYS: window (sorted set of slot stamps), penalty, peers (processes seen), chat bucket.
-# ARGV: calls, window, margin, chat rate, chat burst, slot id, process id.
+# ARGV: calls, window, offset (the slot's stamp after the grant), chat rate, chat burst,
+# slot id, process id.
 # Returns {granted, value, why, peers}: value is the grant time, or the seconds to wait.
 # Numbers go back as strings: Redis would truncate a Lua number to an integer.
 _GRANT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local calls, window, margin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local calls, window, offset = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('ZADD', KEYS[3], now, ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60)
@@ -268,8 +284,8 @@ if calls > 0 then
     local first = redis.call('ZRANGE', KEYS[1], count - calls, count - calls, 'WITHSCORES')
     return {0, tostring(tonumber(first[2]) + window - now), 'window', peers}
   end
-  redis.call('ZADD', KEYS[1], now + margin, ARGV[6])
-  redis.call('PEXPIRE', KEYS[1], math.ceil((2 * window + margin) * 1000))
+  redis.call('ZADD', KEYS[1], now + offset, ARGV[6])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((2 * window + offset) * 1000))
 end
 if rate > 0 then
   redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - 1), 'stamp', tostring(now))
@@ -278,18 +294,15 @@ end
 return {1, tostring(now), 'granted', peers}
 """
 
-# KEYS: window. ARGV: slot id, latest stamp allowed (grant + window).
+# KEYS: window. ARGV: slot id, earliest and latest stamp (grant + MARGIN, grant + HOLD).
 _DONE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score then
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return 0
 end
-local stamp = math.min(now, tonumber(ARGV[2]))
-if stamp > tonumber(score) then
-  redis.call('ZADD', KEYS[1], 'XX', stamp, ARGV[1])
-end
+local stamp = math.max(tonumber(ARGV[2]), math.min(now, tonumber(ARGV[3])))
+redis.call('ZADD', KEYS[1], 'XX', stamp, ARGV[1])
 return 1
 """
 
@@ -346,22 +359,22 @@ class RedisLimiter(Limiter):
     def _chat_key(self, chat_id: str) -> str:
         return f"{self._base}:chat:{token_hash(chat_id)}"
 
-    async def acquire(self, chat_id: str) -> Grant:
+    async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:
         if self.fallback is not None:
             if time.monotonic() - self._failed_at < self.RETRY_REDIS:
-                return await self.fallback.acquire(chat_id)
+                return await self.fallback.acquire(chat_id, hold=hold)
             self._failed_at = time.monotonic()  # this call tries Redis; the others go on
         try:
-            grant = await self._acquire(chat_id)
+            grant = await self._acquire(chat_id, hold)
         except self._errors as exc:
-            return await self._fall_back(exc).acquire(chat_id)
+            return await self._fall_back(exc).acquire(chat_id, hold=hold)
         if self.fallback is not None:
             log.info("pacing: Redis answers again; pacing is shared again")
             self.fallback = None
             self._warned = False
         return grant
 
-    async def _acquire(self, chat_id: str) -> Grant:
+    async def _acquire(self, chat_id: str, hold: bool) -> Grant:
         keys = [*self._keys, self._chat_key(chat_id)]
         limits = self.limits
         while True:
@@ -374,7 +387,7 @@ class RedisLimiter(Limiter):
                         args=[
                             limits.calls,
                             limits.window,
-                            MARGIN,
+                            HOLD if hold else MARGIN,
                             limits.chat_rate,
                             limits.chat_burst,
                             member,
@@ -391,15 +404,17 @@ class RedisLimiter(Limiter):
                         break  # this chat refills; let the others through meanwhile
                     if why == "penalty":
                         self._penalty_until = max(self._penalty_until, time.monotonic() + wait)
+                    else:
+                        wait = _wait_step(wait, limits.window)
                     await asyncio.sleep(wait)
             await asyncio.sleep(wait)
 
     async def _done(self, grant: _RedisGrant) -> None:
         if self.fallback is not None:
             return
-        latest = grant.granted + self.limits.window
+        earliest, latest = grant.granted + MARGIN, grant.granted + HOLD
         try:
-            await self._done_script(keys=self._keys[:1], args=[grant.member, latest])
+            await self._done_script(keys=self._keys[:1], args=[grant.member, earliest, latest])
         except self._errors as exc:
             self._fall_back(exc)
 

@@ -29,7 +29,7 @@ async def main(url: str, prefix: str, token: str, grants: int, per_second: float
     granted: list[float] = []
 
     async def call(n: int) -> None:
-        grant = await limiter.acquire(f"chat{n}")
+        grant = await limiter.acquire(f"chat{n}", hold=True)
         granted.append(grant.granted)  # on Redis's clock, as every process sees it
         await asyncio.sleep(random.uniform(0, 0.01))  # the platform call
         await grant.done()

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import ConfigError, PacingSection, Settings, load_settings
-from bot.pacing import MARGIN, Limits, MemoryLimiter, Pacing, RedisLimiter, token_hash
+from bot.pacing import HOLD, MARGIN, Limits, MemoryLimiter, Pacing, RedisLimiter, token_hash
 from storage.models import TranscriptEntry
 from tests.cli import navbot
 from tests.messengers import Running, messenger_settings, wait_until
@@ -86,9 +86,9 @@ async def redis(redis_prefix):
 
 
 async def _take(limiter, chat: str, granted: list[float]) -> None:
-    grant = await limiter.acquire(chat)
+    grant = await limiter.acquire(chat, hold=True)
     granted.append(grant.granted)
-    await grant.done()
+    await grant.done()  # the platform answered
 
 
 # -- in memory ------------------------------------------------------------------------
@@ -114,6 +114,37 @@ async def test_never_more_than_the_limit_in_any_window():
     await asyncio.gather(*(_take(limiter, f"chat{n}", granted) for n in range(20)))
     assert len(granted) == 20
     assert max_in_window(granted, 0.2) == 5
+
+
+async def test_a_call_in_flight_keeps_its_slot_until_the_platform_answers():
+    """However late a call reaches the platform, it is counted until it was answered."""
+    clock = Clock()
+    limiter = MemoryLimiter(Limits(per_second=50, window=0.1), clock=clock)  # 5 a window
+    in_flight = [await limiter.acquire(f"chat{n}", hold=True) for n in range(5)]
+    granted: list[float] = []
+    task = asyncio.create_task(_take(limiter, "next", granted))
+    clock.now += 1.0  # ten windows later the five calls are still on their way
+    await asyncio.sleep(0.3)
+    assert granted == []
+    await in_flight[0].done()  # answered now: counted from now, for one window
+    clock.now += 0.05
+    await asyncio.sleep(0.3)
+    assert granted == []
+    clock.now += 0.051
+    await wait_until(lambda: granted == [clock.now])
+    await task
+    # a call that never answers (hung, or its process died) frees its slot after HOLD
+    clock.now = 2000.0
+    for n in range(5):
+        await limiter.acquire(f"hung{n}", hold=True)
+    granted.clear()
+    task = asyncio.create_task(_take(limiter, "after", granted))
+    clock.now = 2000.0 + HOLD
+    await asyncio.sleep(0.3)
+    assert granted == []
+    clock.now = 2000.0 + HOLD + 0.101
+    await wait_until(lambda: granted == [clock.now])
+    await task
 
 
 async def test_a_chat_gets_a_short_burst_then_waits_and_holds_no_one_else_up():

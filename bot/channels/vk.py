@@ -213,6 +213,9 @@ class VkChannel:
         )
         # Flood control is waited out by the delivery path, not by vk_api's blocking sleep.
         self.vk.error_handlers.pop(vk_api.vk_api.TOO_MANY_RPS_CODE, None)
+        # Calls are paced by Delivery (bot/pacing.py, shared by every process on this token);
+        # vk_api's own spacing of 1/20 s after each answer would hold them under the limit.
+        self.vk.RPS_DELAY = 0.0
         self.keys = PayloadKeys(app.db)
         self.sender = VkSender(self)
         self.delivery.register(CHANNEL, self.sender, limits, key=cfg.token.get_secret_value())
@@ -357,6 +360,11 @@ class VkChannel:
             log.exception("vk: event %s failed", event.get("event_id"))
 
     # -- long poll --------------------------------------------------------------------
+    async def _connect_longpoll(self) -> VkBotLongPoll:
+        # groups.getLongPollServer counts against the token's 20 requests/s like a send.
+        async with self.delivery.paced(CHANNEL, ""):
+            return await asyncio.to_thread(VkBotLongPoll, self.vk, self.group_id, wait=self.wait)
+
     def _poll(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any]]) -> None:
         longpoll: VkBotLongPoll | None = None
         last_ts: str | None = None
@@ -364,7 +372,8 @@ class VkChannel:
         while not self._stopping.is_set():
             try:
                 if longpoll is None:
-                    longpoll = VkBotLongPoll(self.vk, self.group_id, wait=self.wait)
+                    connect = self._connect_longpoll()
+                    longpoll = asyncio.run_coroutine_threadsafe(connect, loop).result()
                     # Go on from where the broken connection stopped, so events sent
                     # meanwhile are not skipped (VK answers `failed: 1` if too old).
                     longpoll.ts = last_ts or longpoll.ts
