@@ -151,6 +151,7 @@ async def burst(platform: Platform, base: dict[str, Any], parents: int, mode: st
     app = build_app(Settings(**base, **platform.make_settings()))
     await app.start()
     channel = platform.channel(app)
+    await app.serve()
     task = asyncio.create_task(channel.run())
     users = range(FIRST_PARENT, FIRST_PARENT + parents)
     try:
@@ -202,9 +203,13 @@ async def _deliver_all(app: App, platform: Platform, users: range) -> None:
     channel = "telegram" if platform.name == "Telegram" else "vk"
     if isinstance(platform.fake, FakeTelegram):
         platform.fake.chats.update(users)
-    await asyncio.gather(
-        *(app.delivery.deliver(channel, str(u), [Reply("Приём документов")]) for u in users)
-    )
+    sender = app.delivery.senders[channel]
+
+    async def send(chat_id: str) -> None:
+        async with app.delivery.paced(channel, chat_id):
+            await sender.send(chat_id, Reply("Приём документов"))
+
+    await asyncio.gather(*(send(str(u)) for u in users))
 
 
 async def main(parents: int, database: str) -> None:
