@@ -25,9 +25,8 @@ our side the platform never sees more than `calls` in a window. A call in flight
 than `HOLD` (5 s; a hung call, or a process killed mid-call) is counted from `HOLD` after
 its grant, so it cannot stall the budget. A bare `acquire()` whose caller never reports
 the end is counted from `MARGIN` after the grant. A long burst runs at
-`calls / (window + max(MARGIN, round trip))`. A
-chat's bucket refills `CHAT_MARGIN` (5%) slower than the platform's rate so that jitter
-cannot accumulate into a per-chat 429.
+`calls / (window + max(MARGIN, round trip))`. A chat's bucket refills `CHAT_MARGIN` (5%)
+slower than the platform's rate so that jitter cannot accumulate into a per-chat 429.
 
 Two backends behind the same interface:
 
