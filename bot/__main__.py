@@ -65,6 +65,7 @@ def console_channel(app: App):
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
     from bot.channels.serve import ChannelError, serve_channels
 
+    await app.delivery.pacing.check()
     await app.start()
     try:
         return await serve_channels(

@@ -53,6 +53,7 @@ class App:
     async def close(self) -> None:
         await self.inbox.stop()
         await self.delivery.stop()
+        await self.delivery.close()
         await self.db.close()
 
 
@@ -68,7 +69,11 @@ def build_app(settings: Settings) -> App:
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
     )
     router = build_router()
-    delivery = Delivery(db, reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours))
+    delivery = Delivery(
+        db,
+        reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours),
+        pacing=settings.pacing,
+    )
     services = SimpleNamespace(settings=settings, delivery=delivery, router=router, consent=consent)
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)

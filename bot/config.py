@@ -146,6 +146,25 @@ class CatalogueSection(_Section):
     load_sample: bool = True
 
 
+class PacingSection(_Section):
+    # Where the platform rate limits are counted: "memory" (one process per token) or
+    # "redis" (shared by every process that uses the same token).
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Prefix of the Redis keys (they are named after a hash of the token, never the token).
+    key_prefix: str = Field("navbot", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "expected 'redis://host:6379/0', 'rediss://host:6380/0' or "
+                "'unix:///path/to/redis.sock'"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NAVBOT_",
@@ -162,6 +181,7 @@ class Settings(BaseSettings):
     web: WebSection = WebSection()
     console: ConsoleSection = ConsoleSection()
     catalogue: CatalogueSection = CatalogueSection()
+    pacing: PacingSection = PacingSection()
 
     @classmethod
     def settings_customise_sources(
