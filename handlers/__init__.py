@@ -21,6 +21,7 @@ def build_router() -> Router:
         municipality,
         registration,
         requests,
+        understanding,
     )
 
     root = Router("root")
@@ -33,6 +34,7 @@ def build_router() -> Router:
         catalogue.router,
         children.router,
         requests.router,
+        understanding.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
     )

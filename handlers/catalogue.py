@@ -7,13 +7,13 @@ Steps "cat:age" and "cat:kw" wait for typed input; every other screen is buttons
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from handlers.children import today
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality, municipality_buttons
+from handlers.validators import parse_age
 from storage.catalogue import Filters, programs_by_id, search
 from storage.models import DIRECTIONS, FUNDINGS, Program
 from storage.requests import age_on, children_of
@@ -24,7 +24,6 @@ router.menu_item(40, "catalogue.menu_item", "cat")
 PAGE_SIZE = 5
 MIN_AGE, MAX_AGE = 5, 17
 KEYWORD_LIMIT = 100
-_NUMBER = re.compile(r"\d+")
 
 
 def filters_of(ctx: Context) -> dict[str, Any]:
@@ -228,15 +227,19 @@ async def ask_age(ctx: Context) -> None:
     ctx.say("catalogue.ask_age", rows)
 
 
-def parse_age(text: str) -> int | None:
-    numbers = _NUMBER.findall(text)
-    return int(numbers[0]) if len(numbers) == 1 else None
-
-
 @router.step("cat:age")
 async def age_typed(incoming: Incoming, ctx: Context) -> None:
     age = parse_age(incoming.text)
-    if age is None or not MIN_AGE <= age <= MAX_AGE:
+    if age is not None and not MIN_AGE <= age <= MAX_AGE:
+        ctx.say(
+            "catalogue.age_out",
+            [[ctx.button("catalogue.any_age_button", "cat:age:any")]],
+            age=ctx.texts("catalogue.age_value", n=age),
+            low=MIN_AGE,
+            high=MAX_AGE,
+        )
+        return
+    if age is None:
         ctx.say(
             "catalogue.bad_age",
             [[ctx.button("catalogue.any_age_button", "cat:age:any")]],

@@ -8,13 +8,12 @@ input (steps "cert:muni" and "cert:age").
 
 from __future__ import annotations
 
-import re
-
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import offer_person
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality
 from handlers.places import candidates, region_note
+from handlers.validators import parse_age
 from storage.models import utcnow
 from texts import Municipality
 
@@ -125,8 +124,8 @@ def start_check(ctx: Context) -> None:
         "certificate.check.known_municipality",
         [
             [
-                ctx.button("certificate.check.yes", f"cert:muni:{current.id}"),
-                ctx.button("certificate.check.other", "cert:muni:other"),
+                ctx.button("certificate.check.yes", f"cert:muni:{current.id}", role="yes"),
+                ctx.button("certificate.check.other", "cert:muni:other", role="no"),
             ],
             [menu_button(ctx)],
         ],
@@ -177,11 +176,10 @@ def ask_age(ctx: Context) -> None:
 
 @router.step("cert:age")
 async def age_typed(incoming: Incoming, ctx: Context) -> None:
-    number = re.search(r"\d+", incoming.text)
-    if number is None or int(number.group()) > MAX_TYPED_AGE:
+    age = parse_age(incoming.text)
+    if age is None or age > MAX_TYPED_AGE:
         ctx.say("certificate.check.bad_age", _age_rows(ctx))
         return
-    age = int(number.group())
     check_age(ctx, age, ctx.texts("certificate.check.years", n=age))
 
 
@@ -195,8 +193,8 @@ def check_age(ctx: Context, age: int, label: str) -> None:
             "certificate.check.ask_confirmed",
             [
                 [
-                    ctx.button("certificate.check.confirmed_yes", "cert:confirmed:yes"),
-                    ctx.button("certificate.check.confirmed_no", "cert:confirmed:no"),
+                    ctx.button("certificate.check.confirmed_yes", "cert:confirmed:yes", role="yes"),
+                    ctx.button("certificate.check.confirmed_no", "cert:confirmed:no", role="no"),
                 ],
                 [ctx.button("certificate.check.unknown", "cert:confirmed:unknown")],
                 [menu_button(ctx)],

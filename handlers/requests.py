@@ -10,12 +10,12 @@ from __future__ import annotations
 import secrets
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from sqlalchemy import select
 
 from handlers.children import MAX_AGE, MIN_AGE, ensure_consent, start_child, today, years
 from handlers.core import Context, Incoming, Router
 from handlers.menu import menu_button
+from handlers.validators import normalise_phone
 from storage.models import OPEN_STATUSES, Child, EnrollmentRequest, Program
 from storage.requests import (
     age_on,
@@ -34,28 +34,12 @@ router.menu_item(60, "requests.menu_item", "req")
 COMMENT_LIMIT = 500
 
 
-def normalise_phone(text: str) -> str | None:
-    """A Russian mobile or landline number as +7 XXX XXX-XX-XX, or None."""
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if not digits or any(ch.isalpha() for ch in text):
-        return None
-    try:
-        number = phonenumbers.parse(text, "RU")
-    except phonenumbers.NumberParseException:
-        return None
-    if number.country_code != 7 or phonenumbers.region_code_for_number(number) != "RU":
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-
-
 def draft(ctx: Context) -> dict:
     return ctx.data.setdefault("req", {})
 
 
 def stop_row(ctx: Context) -> list:
-    return [ctx.button("requests.btn_stop", "req:drop")]
+    return [ctx.button("requests.btn_stop", "req:drop", role="stop")]
 
 
 async def start_request(ctx: Context, program_id: str) -> None:
@@ -126,7 +110,11 @@ def ask_phone(ctx: Context) -> None:
     rows = []
     if ctx.data.get("req_phone"):
         rows.append(
-            [ctx.button("requests.btn_same_phone", "req:phone", phone=ctx.data["req_phone"])]
+            [
+                ctx.button(
+                    "requests.btn_same_phone", "req:phone", role="yes", phone=ctx.data["req_phone"]
+                )
+            ]
         )
     rows.append(stop_row(ctx))
     ctx.say("requests.ask_phone", rows)
@@ -136,7 +124,7 @@ def ask_comment(ctx: Context) -> None:
     ctx.go("req:comment")
     ctx.say(
         "requests.ask_comment",
-        [[ctx.button("requests.btn_no_comment", "req:nocomment")], stop_row(ctx)],
+        [[ctx.button("requests.btn_no_comment", "req:nocomment", role="no")], stop_row(ctx)],
     )
 
 
@@ -151,7 +139,7 @@ async def confirm(ctx: Context) -> None:
     data["token"] = secrets.token_hex(8)
     ctx.say(
         "requests.confirm",
-        [[ctx.button("requests.btn_send", f"req:send:{data['token']}")], stop_row(ctx)],
+        [[ctx.button("requests.btn_send", f"req:send:{data['token']}", role="yes")], stop_row(ctx)],
         title=program.title,
         organisation=program.organisation,
         name=child.full_name,
@@ -248,8 +236,8 @@ async def cancel(ctx: Context, request_id: str, confirmed: bool) -> None:
         ctx.say(
             "requests.cancel_confirm",
             [
-                [ctx.button("requests.btn_cancel_yes", f"req:cancelok:{request.id}")],
-                [ctx.button("common.no", "req")],
+                [ctx.button("requests.btn_cancel_yes", f"req:cancelok:{request.id}", role="yes")],
+                [ctx.button("common.no", "req", role="no")],
             ],
             number=request.id,
         )
