@@ -289,7 +289,7 @@ async def phone_typed(incoming: Incoming, ctx: Context) -> None:
     ask_comment(ctx)
 
 
-@router.step("req:comment")
+@router.step("req:comment", free_text=True)
 async def comment_typed(incoming: Incoming, ctx: Context) -> None:
     comment = incoming.text.strip()
     if len(comment) > COMMENT_LIMIT:

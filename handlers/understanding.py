@@ -44,7 +44,7 @@ PREFIX = "u"
 WORDS_FILE = TEXTS_DIR / "understanding.toml"
 # Fuzzy matching of a typed label: the whole label, or its start when long enough.
 LABEL_SCORE = 85
-PREFIX_TYPO_SCORE = 88
+PREFIX_TYPO_SCORE = 85
 MIN_PREFIX = 3
 # Another label this close to the best one makes the typed words ambiguous.
 AMBIGUITY_GAP = 6
@@ -78,6 +78,7 @@ class Shown:
 @dataclass(frozen=True)
 class Words:
     phrases: dict[str, frozenset[str]]
+    answer_starts: dict[str, frozenset[str]]
     topics: dict[str, frozenset[str]]
     good_emoji: frozenset[str]
     sad_emoji: frozenset[str]
@@ -109,6 +110,7 @@ def words(path: Path = WORDS_FILE) -> Words:
 
     return Words(
         phrases={role: phrase_set(items) for role, items in raw["words"].items()},
+        answer_starts={role: phrase_set(items) for role, items in raw["answer_starts"].items()},
         topics={payload: phrase_set(items) for payload, items in raw["topics"].items()},
         good_emoji=frozenset(raw["emoji"]["good"]),
         sad_emoji=frozenset(raw["emoji"]["sad"]),
@@ -124,21 +126,22 @@ def words(path: Path = WORDS_FILE) -> Words:
 
 
 # -- reading the words ---------------------------------------------------------------------
-def phrase_role(text: str) -> str:
-    """ "yes", "no", "menu", "back", "stop", "restart", "help" when the whole message is one
-    of those phrases (or a yes/no word starts a short answer), else ""."""
+def phrase_role(text: str) -> tuple[str, bool]:
+    """("yes" | "no" | "menu" | "back" | "stop" | "restart" | "help", True) when the whole
+    message is one of those phrases; ("yes" | "no", False) when a yes/no word starts a short
+    answer («да, удалите», «нет, спасибо»); ("", False) otherwise."""
     lexicon = words()
     stripped = text.strip()
     norm = normalise(text)
     for role, phrases in lexicon.phrases.items():
         if norm in phrases or stripped in phrases:
-            return role
+            return role, True
     parts = norm.split()
     if parts and len(parts) <= LEADING_ANSWER_WORDS and "?" not in text:
         for role in ("yes", "no"):
-            if parts[0] in lexicon.phrases[role] and len(parts[0]) > 1:
-                return role
-    return ""
+            if parts[0] in lexicon.answer_starts[role]:
+                return role, False
+    return "", False
 
 
 def emoji_kind(text: str) -> str:
@@ -267,15 +270,13 @@ def resolve(
     if normalise(text) in menu:
         return menu[normalise(text)]
 
-    role = phrase_role(text)
+    role, whole = phrase_role(text)
     if role in ("yes", "no"):
         pressed = role_match(role, shown)
         if pressed:
             return pressed
-        if not typed and shown:
+        if whole and not typed and shown:
             return f"{PREFIX}:again"
-        if not typed:
-            return None
     elif role == "menu":
         return "menu"
     elif role == "help":
