@@ -234,10 +234,15 @@ def digit_of(text: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def is_step_screen(payloads: Sequence[str], top_level: set[str]) -> bool:
+def is_step_screen(
+    payloads: Sequence[str], top_level: set[str], trigger: str | None = None
+) -> bool:
     """Whether these buttons belong to a step of a dialogue, not to the main menu or an
-    FAQ answer (where a typed question is simply a new question)."""
-    return any(p not in top_level and not p.startswith("faq:") for p in payloads)
+    FAQ answer (where a typed question is simply a new question): a button that leads
+    deeper than a section, or a screen brought up by a button inside a section."""
+    if any(p not in top_level and not p.startswith("faq:") for p in payloads):
+        return True
+    return trigger is not None and ":" in trigger and not trigger.startswith("faq:")
 
 
 def resolve(
@@ -316,6 +321,8 @@ def resolve(
 @dataclass
 class Screen:
     replies: list[Reply]
+    # The payload of the message that brought the screen up (None: typed text, a command).
+    trigger: str | None = None
 
     @property
     def rows(self) -> list[list[Button]]:
@@ -353,6 +360,7 @@ async def last_screen(ctx: Context) -> Screen:
         )
     ).all()
     collected: list[TranscriptEntry] = []
+    trigger: str | None = None
     seen_current = False
     for entry in entries:
         if entry.direction == "in":
@@ -362,10 +370,11 @@ async def last_screen(ctx: Context) -> Screen:
             if (entry.payload or "").startswith(PREFIX + ":") or not collected:
                 collected = []
                 continue
+            trigger = entry.payload
             break
         if seen_current and entry.kind in (None, "reply"):
             collected.append(entry)
-    return Screen([_reply_of(entry) for entry in reversed(collected)])
+    return Screen([_reply_of(entry) for entry in reversed(collected)], trigger)
 
 
 def top_level_payloads(ctx: Context) -> set[str]:
@@ -446,7 +455,7 @@ async def understood(incoming: Incoming, ctx: Context) -> None:
         return
     screen = await last_screen(ctx)
     step_screen = ctx.state.step is not None or is_step_screen(
-        screen.payloads, top_level_payloads(ctx)
+        screen.payloads, top_level_payloads(ctx), screen.trigger
     )
     if action == "again":
         show_again(ctx, screen)
