@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from rapidfuzz import fuzz
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers.children import today
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
-from handlers.municipality import find_municipality, municipality_buttons
+from handlers.municipality import find_municipality, municipality_buttons, normalise_name
 from handlers.validators import parse_age
 from storage.catalogue import Filters, programs_by_id, search
 from storage.models import DIRECTIONS, FUNDINGS, Program
 from storage.requests import age_on, children_of
+from texts import Municipality
 
 router = Router("catalogue")
 router.menu_item(40, "catalogue.menu_item", "cat")
@@ -24,6 +29,8 @@ router.menu_item(40, "catalogue.menu_item", "cat")
 PAGE_SIZE = 5
 MIN_AGE, MAX_AGE = 5, 17
 KEYWORD_LIMIT = 100
+# How many programs of the same municipality are compared for the nearest.
+NEAREST_CANDIDATES = 200
 
 
 def filters_of(ctx: Context) -> dict[str, Any]:
@@ -64,8 +71,7 @@ def card(ctx: Context, number: int, program: Program) -> str:
         number=number,
         title=program.title,
         organisation=program.organisation,
-        municipality=municipality.name if municipality else program.municipality_id,
-        address=program.address or "—",
+        place=place(municipality, program),
         direction=ctx.texts(f"catalogue.dir.{program.direction}"),
         age_from=program.age_from,
         age_to=program.age_to,
@@ -77,6 +83,75 @@ def card(ctx: Context, number: int, program: Program) -> str:
     if program.sample:
         text += "\n" + ctx.texts("catalogue.card_sample")
     return text
+
+
+def place(municipality: Municipality | None, program: Program) -> str:
+    """The municipality and the address, the city named once: an address that starts with
+    the municipality's own city («Ставрополь, ул. Садовая» in «город Ставрополь») loses it."""
+    name = municipality.name if municipality else program.municipality_id
+    parts = [part.strip() for part in (program.address or "").split(",") if part.strip()]
+    if not parts:
+        return name
+    if municipality is not None:
+        words = normalise_name(parts[0]).split()
+        # «г. Ставрополь», «гор. Ставрополь»: a short abbreviation before the city's name
+        city = " ".join(words[1:] if len(words) > 1 and len(words[0]) <= 3 else words)
+        # Only a city that names the municipality itself: a district's town stays.
+        if city and normalise_name(municipality.name).endswith(" " + city):
+            parts = parts[1:]
+    return ", ".join([name, *parts])
+
+
+def enroll_button(ctx: Context, number: int, program: Program) -> Button:
+    """«Записаться» for a program with places; for a full one, the way to a similar one."""
+    if program.places_left == 0:
+        return ctx.button("catalogue.btn_nearest", f"cat:near:{program.id}")
+    return ctx.button("catalogue.btn_enroll", f"req:new:{program.id}", number=number)
+
+
+async def nearest_with_places(
+    session: AsyncSession, program: Program, age: int | None = None
+) -> Program | None:
+    """The program most like `program` that has places, in the same municipality, for
+    `age` (or ages overlapping the program's): the same direction first, then the title
+    most alike, then places known to be free."""
+    query = select(Program).where(
+        Program.id != program.id,
+        Program.municipality_id == program.municipality_id,
+        or_(Program.places_left.is_(None), Program.places_left > 0),
+    )
+    if age is not None:
+        query = query.where(Program.age_from <= age, Program.age_to >= age)
+    else:
+        query = query.where(Program.age_from <= program.age_to, Program.age_to >= program.age_from)
+    found = (await session.scalars(query.limit(NEAREST_CANDIDATES))).all()
+    if not found:
+        return None
+
+    def likeness(other: Program) -> tuple[bool, float, bool]:
+        return (
+            other.direction == program.direction,
+            fuzz.token_set_ratio(other.title.lower(), program.title.lower()),
+            bool(other.places_left),
+        )
+
+    return max(found, key=likeness)
+
+
+async def offer_nearest(
+    ctx: Context, program: Program, age: int | None = None, intro: str = ""
+) -> bool:
+    """Show the nearest program with places as a card with «Записаться»; True if one exists."""
+    other = await nearest_with_places(ctx.session, program, age)
+    back = [ctx.button("catalogue.btn_change", "cat"), menu_button(ctx)]
+    if other is None:
+        ctx.say("requests.full_none", [back])
+        return False
+    ctx.reply(
+        (intro or ctx.texts("requests.full_nearest")) + "\n\n" + card(ctx, 1, other),
+        [[enroll_button(ctx, 1, other)], back],
+    )
+    return True
 
 
 def label(ctx: Context, group: str, code: str | None) -> str:
@@ -127,10 +202,7 @@ async def show_results(ctx: Context, page: int) -> None:
     programs = await programs_by_id(ctx.session, ids[first : first + PAGE_SIZE])
     ctx.say("catalogue.found", n=len(ids), first=first + 1, last=first + len(programs))
     for number, program in enumerate(programs, start=first + 1):
-        ctx.reply(
-            card(ctx, number, program),
-            [[ctx.button("catalogue.btn_enroll", f"req:new:{program.id}", number=number)]],
-        )
+        ctx.reply(card(ctx, number, program), [[enroll_button(ctx, number, program)]])
     nav: list[Button] = []
     if page < pages - 1:
         nav.append(ctx.button("common.more", f"cat:show:{page + 1}"))
@@ -155,7 +227,14 @@ def choice_rows(ctx: Context, prefix: str, codes: tuple[str, ...], key: str) -> 
 async def catalogue_buttons(incoming: Incoming, ctx: Context) -> None:
     action, value = [*ctx.args, "", ""][:2]
     data = filters_of(ctx)
-    if action == "show":
+    if action == "near":
+        program = await ctx.session.get(Program, int(value)) if value.isdigit() else None
+        if program is None:
+            await show_filters(ctx)
+        else:
+            ctx.finish()
+            await offer_nearest(ctx, program, filters_of(ctx).get("age"))
+    elif action == "show":
         await show_results(ctx, int(value) if value.isdigit() else 0)
     elif action == "reset":
         ctx.data["cat"] = {}

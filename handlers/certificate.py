@@ -76,11 +76,15 @@ async def certificate_buttons(incoming: Incoming, ctx: Context) -> None:
     action = ctx.args[0] if ctx.args else ""
     if action == "about":
         ctx.say("certificate.about", _topic_rows(ctx))
+    elif action == "kinds" and ctx.args[1:2] == ["more"]:
+        ctx.say("certificate.kinds_more", _topic_rows(ctx))
     elif action == "kinds":
-        text = ctx.texts("certificate.kinds")
-        if region_note(ctx.region, "certificate"):
-            text += "\n\n" + region_note(ctx.region, "certificate")
-        ctx.reply(text, _topic_rows(ctx))
+        # Short messages: the two kinds, the region's own note, and the rest on request.
+        more = [ctx.button("certificate.kinds_more_button", "cert:kinds:more")]
+        note = region_note(ctx.region, "certificate")
+        ctx.say("certificate.kinds", None if note else _topic_rows(ctx, more))
+        if note:
+            ctx.reply(note, _topic_rows(ctx, more))
     elif action == "how":
         ctx.say(
             "certificate.how",

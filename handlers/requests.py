@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from handlers.catalogue import offer_nearest, place
 from handlers.children import MAX_AGE, MIN_AGE, ensure_consent, start_child, today, years
 from handlers.core import Context, Incoming, Router
 from handlers.menu import menu_button
@@ -48,6 +49,10 @@ async def start_request(ctx: Context, program_id: str) -> None:
     if program is None:
         ctx.say("requests.no_program", [[ctx.button("catalogue.menu_item", "cat")]])
         return
+    if program.places_left == 0:
+        ctx.say("requests.full")
+        await offer_nearest(ctx, program)
+        return
     if not await ensure_consent(ctx, f"req:new:{program.id}"):
         return
     ctx.data["req"] = {"program": program.id}
@@ -61,7 +66,9 @@ async def start_request(ctx: Context, program_id: str) -> None:
     ]
     rows.append([ctx.button("children.btn_add", f"child:add:{program.id}")])
     rows.append(stop_row(ctx))
-    ctx.say("requests.ask_child", rows, title=program.title)
+    ctx.say(
+        "requests.ask_child", rows, title=program.title, low=program.age_from, high=program.age_to
+    )
 
 
 async def child_chosen(ctx: Context, child: Child) -> None:
@@ -85,12 +92,13 @@ async def child_chosen(ctx: Context, child: Child) -> None:
     if not program.age_from <= age <= program.age_to:
         ctx.say(
             "requests.program_age",
-            back,
             name=child.full_name,
             age=years(ctx, age),
             low=program.age_from,
             high=program.age_to,
         )
+        intro = ctx.texts("requests.program_age_nearest", age=years(ctx, age))
+        await offer_nearest(ctx, program, age, intro)
         return
     existing = await open_request(ctx.session, child.id, program.id)
     if existing is not None:
@@ -142,10 +150,23 @@ async def confirm(ctx: Context) -> None:
         [[ctx.button("requests.btn_send", f"req:send:{data['token']}", role="yes")], stop_row(ctx)],
         title=program.title,
         organisation=program.organisation,
+        address=place(ctx.region.municipality(program.municipality_id), program),
+        schedule=program.schedule or "—",
         name=child.full_name,
+        age=years(ctx, age_on(child.birth_date, today(ctx))),
+        pays=certificate_pays(ctx, program),
         phone=data["phone"],
         comment=data.get("comment") or "—",
     )
+
+
+def certificate_pays(ctx: Context, program: Program) -> str:
+    """What the certificate pays for the program: nothing (free), учёт, or the price."""
+    if program.funding == "pf":
+        if program.price is None:
+            return ctx.texts("requests.pays.pf_unknown")
+        return ctx.texts("requests.pays.pf", price=f"{program.price:,}".replace(",", " "))
+    return ctx.texts(f"requests.pays.{program.funding}")
 
 
 async def send(ctx: Context, token: str) -> None:
@@ -165,6 +186,11 @@ async def send(ctx: Context, token: str) -> None:
     program = await ctx.session.get(Program, data["program"])
     if child is None or program is None:
         ctx.say("requests.stale", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    if program.places_left == 0:  # the places went while the parent was filling it in
+        ctx.data.pop("req", None)
+        ctx.say("requests.full")
+        await offer_nearest(ctx, program, age_on(child.birth_date, today(ctx)))
         return
     result = await submit(
         ctx.session,

@@ -32,13 +32,20 @@ async def test_two_kinds_and_the_nominal(chat: ChatClient):
         "Сертификат учёта",
         "Сертификат с номиналом",
         "Доступна оплата сертификатом",
+        # the region profile's own note
+        "во всех муниципалитетах с 2021 года",
+        "с 1 сентября 2021 года в пилотных муниципалитетах",
+    ):
+        assert fact in chat.text
+    # short messages, the details of the nominal one press away
+    assert all(len(reply.text) < 600 for reply in chat.replies)
+    assert "не переносится на следующий год" not in chat.text
+    await chat.press("Подробнее о номинале")
+    for fact in (
         "не переносится на следующий год",
         "пополняется каждый год",
         "на календарный год",
         "оплатить самим",
-        # the region profile's own note
-        "во всех муниципалитетах с 2021 года",
-        "с 1 сентября 2021 года в пилотных муниципалитетах",
     ):
         assert fact in chat.text
 
