@@ -30,7 +30,7 @@ async def test_request_from_the_search_results(chat: ChatClient, app):
     await chat.send("радиоэлектроник")
     await chat.press("Записаться на №1")
     await chat.press("Согласен(на)")
-    assert "сначала добавим ребёнка" in chat.text
+    assert "Сначала добавим ребёнка" in chat.text
     await chat.send("Сидоров Павел")
     await chat.send("01.09.2013")
     await chat.press("Пропустить")
