@@ -127,9 +127,10 @@ def words(path: Path = WORDS_FILE) -> Words:
 
 # -- reading the words ---------------------------------------------------------------------
 def phrase_role(text: str) -> tuple[str, bool]:
-    """("yes" | "no" | "menu" | "back" | "stop" | "restart" | "help", True) when the whole
-    message is one of those phrases; ("yes" | "no", False) when a yes/no word starts a short
-    answer («да, удалите», «нет, спасибо»); ("", False) otherwise."""
+    """(role, True) when the whole message is one of the phrases of a role of
+    texts/understanding.toml [words] (yes, no, menu, back, stop, restart, help, thanks);
+    ("yes" | "no", False) when a yes/no word starts a short answer («да, удалите»);
+    ("", False) otherwise."""
     lexicon = words()
     stripped = text.strip()
     norm = normalise(text)
@@ -292,6 +293,8 @@ def resolve(
         return role_match("stop", shown) or f"{PREFIX}:stop"
     elif role == "restart":
         return role_match("restart", shown) or f"{PREFIX}:restart"
+    elif role == "thanks":
+        return f"{PREFIX}:emoji:good"
 
     kind = emoji_kind(text)
     if kind:

@@ -182,7 +182,8 @@ async def test_help_words_show_the_help(terminal: Terminal, word):
 @pytest.mark.parametrize(
     ("message", "expected"),
     [("👍", "Рад помочь"), ("👍🏻👍🏻", "Рад помочь"), ("😭😭😭", "что-то не получается"),
-     ("🙏", "Рад помочь"), ("))", "Рад помочь"), ("😡", "что-то не получается")],
+     ("🙏", "Рад помочь"), ("))", "Рад помочь"), ("😡", "что-то не получается"),
+     ("спасибо", "Рад помочь"), ("Понятно, спасибо", "Рад помочь")],
 )  # fmt: skip
 async def test_emoji_only_messages_get_a_human_answer(terminal: Terminal, message, expected):
     await terminal.type(message)
