@@ -445,6 +445,9 @@ def faq_knows(ctx: Context, question: str) -> bool:
 @router.button(PREFIX, keeps_step=True)
 async def understood(incoming: Incoming, ctx: Context) -> None:
     action = ctx.args[0] if ctx.args else ""
+    if action not in ("answer", "keep"):
+        # A question held for «Ответить / Сохранить» is not kept past the next message.
+        ctx.data.pop(PENDING_KEY, None)
     if action == "stop":
         _drop_drafts(ctx)
         ctx.say("understanding.stopped")

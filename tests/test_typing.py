@@ -242,6 +242,16 @@ async def phone_step(parent: Terminal) -> None:
     assert "Телефон для связи с организацией" in parent.text
 
 
+async def test_a_question_at_the_name_step_is_answered_not_taken_for_a_name(terminal):
+    await to_consent(terminal)
+    await terminal.type("Согласен(на)", "а отчество обязательно писать?")
+    assert "В ФИО могут быть только буквы" not in terminal.text
+    assert "Продолжим: напишите фамилию, имя и отчество ребёнка" in terminal.text
+    assert await terminal.step() == "child:name"
+    await terminal.type("Иванова Мария")
+    assert "Дата рождения ребёнка (Иванова Мария)?" in terminal.text
+
+
 async def comment_step(parent: Terminal) -> None:
     await phone_step(parent)
     await parent.type("8 912 345-67-89")
