@@ -175,7 +175,8 @@ def buttons_of(stored: dict[str, Any] | None) -> list[list[Button]]:
     """The keyboard of a transcript row, as the handlers built it."""
     if not stored:
         return []
-    return [[Button(label, payload) for label, payload in row] for row in stored.get("rows", [])]
+    # [label, payload] or [label, payload, role] (Button.stored())
+    return [[Button(*button) for button in row] for row in stored.get("rows", [])]
 
 
 class Delivery:
