@@ -265,12 +265,9 @@ def resolve(
     if not text.strip() or text.strip().startswith("/"):
         return None
     typed = step is not None
-    found = label_match(text, shown, prefixes=False) if typed else None
-    if typed and found is None:
-        exact = normalise(text)
-        found = next((i.payload for i in shown if normalise(i.label) == exact), None)
-    if not typed:
-        found = label_match(text, shown)
+    # At a step waiting for a value only a whole label (a typo allowed) is a press: the
+    # start of one may be the value itself.
+    found = label_match(text, shown, prefixes=not typed)
     if found:
         return found
     if normalise(text) in menu:
