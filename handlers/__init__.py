@@ -22,6 +22,7 @@ def build_router() -> Router:
         municipality,
         registration,
         requests,
+        understanding,
     )
 
     root = Router("root")
@@ -35,6 +36,7 @@ def build_router() -> Router:
         children.router,
         requests.router,
         hotline.router,
+        understanding.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
     )
