@@ -1,0 +1,118 @@
+"""Full-text search over the transcript in Russian word forms.
+
+PostgreSQL: an expression GIN index on `to_tsvector('russian', text)`; the query is
+`plainto_tsquery('russian', ...)`, so the server's Russian stemmer matches word forms.
+
+SQLite: an FTS5 table `transcript_fts` whose rowid is the transcript row's id and whose
+one column holds the message's words as pymorphy3 lemmas («сертификата» is stored as
+«сертификат»). Triggers keep it in step with the transcript; the lemmas come from the
+SQL function `navbot_lemmas()`, which storage.db registers on every connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+from sqlalchemy import ColumnElement, exists, literal_column, select, text
+from sqlalchemy.sql.elements import TextClause
+
+from storage.models import TranscriptEntry
+
+# Tables that exist only on SQLite and are not declared as models (FTS5 and its shadows).
+SEARCH_TABLES = ("transcript_fts",)
+# The PostgreSQL expression index, likewise created by the migration alone.
+SEARCH_INDEXES = ("ix_transcript_fts",)
+
+_WORD = re.compile(r"[0-9a-zа-яё]+")
+_CYRILLIC = re.compile(r"[а-я]")
+
+SQLITE_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS transcript_fts USING fts5("
+    "lemmas, tokenize = 'unicode61 remove_diacritics 0')",
+    "CREATE TRIGGER IF NOT EXISTS transcript_fts_insert AFTER INSERT ON transcript BEGIN "
+    "INSERT INTO transcript_fts(rowid, lemmas) VALUES (new.id, navbot_lemmas(new.text)); END",
+    "CREATE TRIGGER IF NOT EXISTS transcript_fts_delete AFTER DELETE ON transcript BEGIN "
+    "DELETE FROM transcript_fts WHERE rowid = old.id; END",
+    "CREATE TRIGGER IF NOT EXISTS transcript_fts_update AFTER UPDATE OF text ON transcript BEGIN "
+    "UPDATE transcript_fts SET lemmas = navbot_lemmas(new.text) WHERE rowid = new.id; END",
+    # rows written before the index existed
+    "INSERT INTO transcript_fts(rowid, lemmas) SELECT id, navbot_lemmas(text) FROM transcript",
+)
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS transcript_fts_update",
+    "DROP TRIGGER IF EXISTS transcript_fts_delete",
+    "DROP TRIGGER IF EXISTS transcript_fts_insert",
+    "DROP TABLE IF EXISTS transcript_fts",
+)
+POSTGRESQL_DDL = (
+    "CREATE INDEX IF NOT EXISTS ix_transcript_fts ON transcript "
+    "USING gin (to_tsvector('russian', text))",
+)
+POSTGRESQL_DROP = ("DROP INDEX IF EXISTS ix_transcript_fts",)
+
+
+@lru_cache(maxsize=1)
+def _morph():
+    import pymorphy3
+
+    logging.getLogger("pymorphy3").setLevel(logging.WARNING)
+    return pymorphy3.MorphAnalyzer()
+
+
+@lru_cache(maxsize=200_000)
+def _lemma(word: str) -> str:
+    if not _CYRILLIC.search(word):
+        return word
+    return _morph().parse(word)[0].normal_form.replace("ё", "е")
+
+
+def words(value: str) -> list[str]:
+    return _WORD.findall(value.lower().replace("ё", "е"))
+
+
+def lemmas(value: str | None) -> str:
+    """The words of `value` as lemmas, space-separated (the SQLite index's text)."""
+    if not value:
+        return ""
+    return " ".join(_lemma(word) for word in words(value))
+
+
+def register_sqlite_functions(dbapi_connection) -> None:  # type: ignore[no-untyped-def]
+    dbapi_connection.create_function("navbot_lemmas", 1, lemmas, deterministic=True)
+
+
+def fts5_query(query: str) -> str:
+    """Every lemma of the query must occur: «сертификата получить» -> "сертификат" "получить"."""
+    return " ".join(f'"{_lemma(word)}"' for word in words(query))
+
+
+def matches(query: str, dialect: str) -> ColumnElement[bool] | TextClause | None:
+    """A condition on TranscriptEntry rows: the row's text contains every word of `query`
+    in any form. None for a query with no words."""
+    if not words(query):
+        return None
+    if dialect == "postgresql":
+        return text(
+            "to_tsvector('russian', transcript.text) @@ plainto_tsquery('russian', :q)"
+        ).bindparams(q=query)
+    fts = (
+        select(literal_column("rowid"))
+        .select_from(text("transcript_fts"))
+        .where(text("transcript_fts MATCH :q").bindparams(q=fts5_query(query)))
+    )
+    return TranscriptEntry.id.in_(fts)
+
+
+def conversation_matches(query: str, dialect: str, user_id_column) -> ColumnElement[bool] | None:  # type: ignore[no-untyped-def]
+    """A condition on users: some message of the conversation matches `query`."""
+    condition = matches(query, dialect)
+    if condition is None:
+        return None
+    if dialect == "postgresql":
+        return exists(
+            select(TranscriptEntry.id).where(TranscriptEntry.user_id == user_id_column, condition)
+        )
+    fts_users = select(TranscriptEntry.user_id).where(condition).distinct()
+    return user_id_column.in_(fts_users)
