@@ -15,8 +15,7 @@ import logging
 import re
 from functools import lru_cache
 
-from sqlalchemy import ColumnElement, exists, literal_column, select, text
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy import exists, literal_column, select, text
 
 from storage.models import TranscriptEntry
 
@@ -88,31 +87,66 @@ def fts5_query(query: str) -> str:
     return " ".join(f'"{_lemma(word)}"' for word in words(query))
 
 
-def matches(query: str, dialect: str) -> ColumnElement[bool] | TextClause | None:
-    """A condition on TranscriptEntry rows: the row's text contains every word of `query`
+# Up to this many matching rows the matches are found first, then their conversations;
+# past it the conversations are walked newest first and each is checked on its own.
+SET_LIMIT = 20_000
+
+
+def _pg_match(query: str):  # type: ignore[no-untyped-def]
+    return text(
+        "to_tsvector('russian', transcript.text) @@ plainto_tsquery('russian', :q)"
+    ).bindparams(q=query)
+
+
+async def conversation_matches(session, query: str, user_id_column):  # type: ignore[no-untyped-def]
+    """A condition on users: some message of the conversation has every word of `query`
     in any form. None for a query with no words."""
     if not words(query):
         return None
-    if dialect == "postgresql":
-        return text(
-            "to_tsvector('russian', transcript.text) @@ plainto_tsquery('russian', :q)"
-        ).bindparams(q=query)
-    fts = (
-        select(literal_column("rowid"))
-        .select_from(text("transcript_fts"))
-        .where(text("transcript_fts MATCH :q").bindparams(q=fts5_query(query)))
-    )
-    return TranscriptEntry.id.in_(fts)
-
-
-def conversation_matches(query: str, dialect: str, user_id_column) -> ColumnElement[bool] | None:  # type: ignore[no-untyped-def]
-    """A condition on users: some message of the conversation matches `query`."""
-    condition = matches(query, dialect)
-    if condition is None:
-        return None
-    if dialect == "postgresql":
+    if session.bind.dialect.name == "postgresql":
         return exists(
-            select(TranscriptEntry.id).where(TranscriptEntry.user_id == user_id_column, condition)
+            select(TranscriptEntry.id).where(
+                TranscriptEntry.user_id == user_id_column, _pg_match(query)
+            )
         )
-    fts_users = select(TranscriptEntry.user_id).where(condition).distinct()
-    return user_id_column.in_(fts_users)
+    q = fts5_query(query)
+    hits = await session.scalar(
+        text(
+            "SELECT count(*) FROM (SELECT rowid FROM transcript_fts "
+            "WHERE transcript_fts MATCH :q LIMIT :n)"
+        ).bindparams(q=q, n=SET_LIMIT + 1)
+    )
+    if hits <= SET_LIMIT:
+        matching = text(
+            "SELECT DISTINCT transcript.user_id FROM transcript_fts "
+            "JOIN transcript ON transcript.id = transcript_fts.rowid "
+            "WHERE transcript_fts MATCH :q"
+        ).bindparams(q=q)
+        return user_id_column.in_(
+            select(literal_column("user_id")).select_from(matching.subquery())
+        )
+    return exists(
+        select(literal_column("1"))
+        .select_from(TranscriptEntry)
+        .join(text("transcript_fts"), text("transcript_fts.rowid = transcript.id"))
+        .where(
+            TranscriptEntry.user_id == user_id_column,
+            text("transcript_fts MATCH :q").bindparams(q=q),
+        )
+    )
+
+
+async def latest_match(session, query: str, user_id: int) -> TranscriptEntry | None:  # type: ignore[no-untyped-def]
+    """The newest message of a conversation that matches `query`."""
+    if not words(query):
+        return None
+    statement = select(TranscriptEntry).where(TranscriptEntry.user_id == user_id)
+    if session.bind.dialect.name == "postgresql":
+        statement = statement.where(_pg_match(query))
+    else:
+        statement = statement.join(
+            text("transcript_fts"), text("transcript_fts.rowid = transcript.id")
+        ).where(text("transcript_fts MATCH :q").bindparams(q=fts5_query(query)))
+    return await session.scalar(
+        statement.order_by(TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc()).limit(1)
+    )

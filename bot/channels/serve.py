@@ -1,5 +1,6 @@
-"""`navbot run`: every configured channel in one process, stopped cleanly on SIGTERM
-or Ctrl+C. Telegram polls, or in webhook mode is fed by the project's web server;
+"""`navbot run`: every configured channel and the staff console in one process, stopped
+cleanly on SIGTERM or Ctrl+C. The web server ([web] host and port) always serves the
+console, and in Telegram's webhook mode also the webhook; otherwise Telegram polls.
 VK polls Bots Long Poll; the terminal channel joins when stdin is a terminal, when
 asked for, or when no messenger is configured."""
 
@@ -28,8 +29,10 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
     jobs: dict[str, Coroutine[Any, Any, None]] = {}
     cleanups: list[Any] = []
     try:
+        telegram = None
         if settings.telegram_enabled:
-            jobs["telegram"] = await _telegram(app, cleanups)
+            telegram, jobs["telegram"] = await _telegram(app, cleanups)
+        await _web(app, telegram, cleanups)
         if settings.vk_enabled:
             from bot.channels.vk import VkChannel
 
@@ -43,7 +46,7 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
             )
         if console is not None and (not messengers or force_console or sys.stdin.isatty()):
             jobs["console"] = console.run()
-        return await _run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
+        return await run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
     finally:
         for job in jobs.values():
             job.close()  # never-started coroutines, after a start failure
@@ -77,9 +80,22 @@ async def messenger_senders(app: Any) -> AsyncIterator[list[str]]:
                 await close()
 
 
-async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
+async def _web(app: Any, telegram: Any | None, cleanups: list[Any]) -> None:
+    """The staff console, with the Telegram webhook when Telegram is in webhook mode."""
+    from bot.web import address, create_web_app, serve
+
+    web = app.settings.web
+    webhook = telegram if app.settings.telegram.mode == "webhook" else None
+    try:
+        runner = await serve(create_web_app(app, webhook), web.host, web.port)
+    except OSError as exc:
+        raise ChannelError(f"web server cannot listen on {web.host}:{web.port}: {exc}") from exc
+    cleanups.append(runner.cleanup)
+    print(f"staff console on {address(runner)}", file=sys.stderr, flush=True)
+
+
+async def _telegram(app: Any, cleanups: list[Any]) -> tuple[Any, Coroutine[Any, Any, None]]:
     from bot.channels.telegram import TelegramChannel
-    from bot.web import create_web_app, serve
 
     cfg = app.settings.telegram
     if cfg.mode == "webhook":
@@ -94,17 +110,14 @@ async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
             )
     telegram = TelegramChannel(app)
     cleanups.append(telegram.close)
-    if cfg.mode == "webhook":
-        web = app.settings.web
-        runner = await serve(create_web_app(app, telegram), web.host, web.port)
-        cleanups.append(runner.cleanup)
-        log.info("web server listening on %s:%s", web.host, web.port)
-    return telegram.run()
+    return telegram, telegram.run()
 
 
-async def _run_until_stopped(
-    jobs: dict[str, Coroutine[Any, Any, None]], *, console_ends_all: bool
+async def run_until_stopped(
+    jobs: dict[str, Coroutine[Any, Any, None]], *, console_ends_all: bool = True
 ) -> int:
+    """Run `jobs` until one fails or ends, or SIGTERM / Ctrl+C; with no jobs, until the
+    signal alone."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -117,6 +130,8 @@ async def _run_until_stopped(
     failed = ""
     try:
         pending = set(tasks)
+        if not tasks:
+            await stopper
         while pending and not stop.is_set():
             done, pending = await asyncio.wait(
                 pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
