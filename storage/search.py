@@ -15,7 +15,7 @@ import logging
 import re
 from functools import lru_cache
 
-from sqlalchemy import exists, literal_column, select, text
+from sqlalchemy import column, exists, select, table, text
 
 from storage.models import TranscriptEntry
 
@@ -87,6 +87,13 @@ def fts5_query(query: str) -> str:
     return " ".join(f'"{_lemma(word)}"' for word in words(query))
 
 
+_FTS = table("transcript_fts", column("rowid"))
+
+
+def _fts_match(q: str):  # type: ignore[no-untyped-def]
+    return text("transcript_fts MATCH :q").bindparams(q=q)
+
+
 # Up to this many matching rows the matches are found first, then their conversations;
 # past it the conversations are walked newest first and each is checked on its own.
 SET_LIMIT = 20_000
@@ -117,22 +124,17 @@ async def conversation_matches(session, query: str, user_id_column):  # type: ig
         ).bindparams(q=q, n=SET_LIMIT + 1)
     )
     if hits <= SET_LIMIT:
-        matching = text(
-            "SELECT DISTINCT transcript.user_id FROM transcript_fts "
-            "JOIN transcript ON transcript.id = transcript_fts.rowid "
-            "WHERE transcript_fts MATCH :q"
-        ).bindparams(q=q)
-        return user_id_column.in_(
-            select(literal_column("user_id")).select_from(matching.subquery())
+        matching = (
+            select(TranscriptEntry.user_id)
+            .join(_FTS, _FTS.c.rowid == TranscriptEntry.id)
+            .where(_fts_match(q))
+            .distinct()
         )
+        return user_id_column.in_(matching)
     return exists(
-        select(literal_column("1"))
-        .select_from(TranscriptEntry)
-        .join(text("transcript_fts"), text("transcript_fts.rowid = transcript.id"))
-        .where(
-            TranscriptEntry.user_id == user_id_column,
-            text("transcript_fts MATCH :q").bindparams(q=q),
-        )
+        select(TranscriptEntry.id)
+        .join(_FTS, _FTS.c.rowid == TranscriptEntry.id)
+        .where(TranscriptEntry.user_id == user_id_column, _fts_match(q))
     )
 
 
@@ -144,9 +146,9 @@ async def latest_match(session, query: str, user_id: int) -> TranscriptEntry | N
     if session.bind.dialect.name == "postgresql":
         statement = statement.where(_pg_match(query))
     else:
-        statement = statement.join(
-            text("transcript_fts"), text("transcript_fts.rowid = transcript.id")
-        ).where(text("transcript_fts MATCH :q").bindparams(q=fts5_query(query)))
+        statement = statement.join(_FTS, _FTS.c.rowid == TranscriptEntry.id).where(
+            _fts_match(fts5_query(query))
+        )
     return await session.scalar(
         statement.order_by(TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc()).limit(1)
     )

@@ -12,13 +12,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.web.console import MENU, Views, add_console_routes
+from bot.web.console import MENU, add_console_routes
 from bot.web.security import (
     APP_KEY,
     MENU_KEY,
     SETTINGS_KEY,
     auth_middleware,
-    base_context,
     headers_middleware,
 )
 from bot.web.telegram import add_telegram_routes
@@ -39,7 +38,6 @@ def create_web_app(app: Any, telegram: Any | None = None) -> web.Application:
     web_app[MENU_KEY] = list(MENU)
     aiohttp_jinja2.setup(
         web_app,
-        context_processors=[_page_context],
         loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -51,10 +49,6 @@ def create_web_app(app: Any, telegram: Any | None = None) -> web.Application:
     if telegram is not None:
         add_telegram_routes(web_app, telegram, app.settings.telegram.webhook_url)
     return web_app
-
-
-async def _page_context(request: web.Request) -> dict[str, Any]:
-    return {**base_context(request), "v": Views(request)}
 
 
 async def serve(web_app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -38,6 +38,7 @@ from bot.web.security import (
     SESSION_COOKIE,
     SIGNIN_COOKIE,
     access,
+    base_context,
     client_address,
     new_signin_token,
     render_error,
@@ -226,6 +227,7 @@ class Views:
 
 
 def page(request: web.Request, template: str, context: dict[str, Any], status: int = 200):
+    context = {**base_context(request), "v": Views(request), **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
 

@@ -21,7 +21,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from storage.staff import session_for
@@ -56,7 +55,7 @@ class Staff:
         return self.role == "admin"
 
 
-STAFF_KEY = "navbot_staff"
+STAFF_KEY = web.RequestKey("navbot_staff", Staff)
 APP_KEY = web.AppKey("navbot_app", object)
 SETTINGS_KEY = web.AppKey("navbot_settings", object)
 MENU_KEY = web.AppKey("navbot_menu", list)
@@ -187,9 +186,9 @@ def signin_token_ok(request: web.Request, given: str) -> bool:
 
 
 def render_error(request: web.Request, status: int, reason: str) -> web.Response:
-    return aiohttp_jinja2.render_template(
-        "error.html", request, {"reason": reason, "status": status}, status=status
-    )
+    from bot.web.console import page
+
+    return page(request, "error.html", {"reason": reason, "status": status}, status=status)
 
 
 def client_address(request: web.Request) -> str:
