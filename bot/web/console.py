@@ -20,7 +20,15 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.web import exports
-from bot.web.masking import mask_date, mask_name, mask_number, mask_phone, mask_text
+from bot.web.masking import (
+    found_values,
+    mask_date,
+    mask_known,
+    mask_name,
+    mask_number,
+    mask_phone,
+    mask_text,
+)
 from bot.web.queries import (
     CHANNELS,
     ConversationFilters,
@@ -109,14 +117,29 @@ def _t(request: web.Request, key: str, **params: Any) -> str:
 
 
 class Masker:
-    """Personal data of one conversation, masked unless the session unmasked it."""
+    """Personal data of one conversation, masked unless the session unmasked it. `names`
+    and `values` are this conversation's known data (children's names, dates of birth,
+    certificate numbers, phones): masked wherever they stand, in the bot's messages too."""
 
-    def __init__(self, shown: bool, names: Iterable[str] = ()) -> None:
+    def __init__(self, shown: bool, names: Iterable[str] = (), values: Iterable[str] = ()) -> None:
         self.shown = shown
         self.names = [name for name in names if name]
+        self.values = [value for value in values if value]
 
     def text(self, value: str | None) -> str:
-        return value or "" if self.shown else mask_text(value or "", self.names)
+        """Text a parent typed: everything that looks like personal data is masked."""
+        return value or "" if self.shown else mask_text(value or "", self.names, self.values)
+
+    def said(self, entry: Any) -> str:
+        """A transcript message: the parent's masked like typed text; the bot's own
+        words (examples, the hotline's number) are kept, echoes of known data masked."""
+        if entry.direction == "in":
+            return self.text(entry.text)
+        return entry.text or "" if self.shown else mask_known(entry.text, self.names, self.values)
+
+    def label(self, value: str) -> str:
+        """A button's label (a child's name on «Кого записываем» buttons, say)."""
+        return value if self.shown else mask_known(value, self.names, self.values)
 
     def name(self, value: str | None) -> str:
         return value or "" if self.shown else mask_name(value or "")
@@ -218,6 +241,23 @@ class Views:
         texts = _app(self.request).texts
         key = f"staff.actor.{entry.actor}"
         return texts(key) if texts.has(key) else entry.actor
+
+    def details(self, entry: Any) -> list[tuple[str, str]]:
+        """An audit entry's details with Russian names and values where known."""
+        texts = _app(self.request).texts
+        shown = []
+        for key, value in (entry.detail or {}).items():
+            label = texts(f"staff.detail.{key}") if texts.has(f"staff.detail.{key}") else key
+            if key in ("before", "after") and texts.has(f"staff.status.{value}"):
+                value = texts(f"staff.status.{value}")
+            elif key == "role" and texts.has(f"staff.roles.{value}"):
+                value = texts(f"staff.roles.{value}")
+            elif key == "channel":
+                value = self.channel(str(value))
+            elif isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
+            shown.append((label, str(value)))
+        return shown
 
     def role(self, role: str) -> str:
         return self.t(f"roles.{role}")
@@ -331,7 +371,9 @@ async def conversations_page(request: web.Request) -> web.StreamResponse:
             _zone(request),
             timedelta(hours=app.settings.web.stuck_after_hours),
         )
-    maskers = {row.user.id: Masker(row.user.id in staff.unmasked, row.children) for row in rows}
+    maskers = {
+        row.user.id: Masker(row.user.id in staff.unmasked, row.children, row.values) for row in rows
+    }
     return page(
         request,
         "conversations.html",
@@ -356,14 +398,22 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         found = await conversation(session, user_id, before or None) if user_id else None
     if found is None:
         return render_error(request, 404, "not_found")
-    names = [child.full_name for child in found.children]
-    names += [child.full_name for _, _, child in found.requests]
-    masker = Masker(found.user.id in staff.unmasked, names)
+    children = [*found.children, *(child for _, _, child in found.requests)]
+    values = [value for child in children for value in child_values(child)]
+    values += [request.phone for request, _, _ in found.requests]
+    for entry in found.messages:
+        if entry.direction == "in":
+            values += found_values(entry.text)
+    masker = Masker(found.user.id in staff.unmasked, [c.full_name for c in children], values)
     return page(
         request,
         "conversation.html",
         {"c": found, "m": masker, "shown": masker.shown},
     )
+
+
+def child_values(child: Child) -> list[str]:
+    return [child.birth_date.strftime("%d.%m.%Y"), child.certificate_number or ""]
 
 
 def _int(value: str) -> int:
@@ -413,7 +463,7 @@ async def requests_list(request: web.Request) -> web.StreamResponse:
     async with app.db.session() as session:
         rows, more = await requests_page(session, filters, _zone(request))
     maskers = {
-        req.id: Masker(req.user_id in staff.unmasked, [child.full_name])
+        req.id: Masker(req.user_id in staff.unmasked, [child.full_name], [req.phone])
         for req, _, child, _ in rows
     }
     return page(
@@ -454,7 +504,9 @@ async def _request_context(request: web.Request, request_id: int) -> dict[str, A
         "child": child,
         "user": user,
         "history": history,
-        "m": Masker(user.id in staff.unmasked, [child.full_name]),
+        "m": Masker(
+            user.id in staff.unmasked, [child.full_name], [req.phone, *child_values(child)]
+        ),
         "shown": user.id in staff.unmasked,
         "allowed": allowed,
         "needs_reason": NEEDS_REASON,

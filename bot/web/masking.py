@@ -21,7 +21,7 @@ _PHONE = re.compile(
 )
 # Any other run of 6 or more digits: certificate and document numbers
 _NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
-_DATE = re.compile(r"(?<!\d)(\d{1,2})[./-](\d{1,2})[./-](\d{2,4})(?!\d)")
+_DATE = re.compile(r"(?<!\d)(0?[1-9]|[12]\d|3[01])[./](0?[1-9]|1[0-2])[./](\d{4}|\d{2})(?!\d)")
 _NAME_WORD = r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?"
 # Three capitalised Cyrillic words in a row (Фамилия Имя Отчество), or two with the last
 # a patronymic
@@ -60,26 +60,67 @@ def mask_date(value: date | str | None) -> str:
     return f"{MASK * 2}.{MASK * 2}.{year or MASK * 4}"
 
 
-def mask_text(text: str, names: Iterable[str] = ()) -> str:
-    """Free text with every recognisable piece of personal data masked. `names` are full
-    names known to belong to this conversation (the parent's children): each of their
-    words is masked wherever it stands."""
+def found_values(text: str) -> list[str]:
+    """The pieces of personal data recognisable in `text` (to mask their echoes)."""
+    if not text:
+        return []
+    return [
+        match.group()
+        for pattern in (_EMAIL, _SNILS, _PHONE, _NUMBER, _DATE, _FULL_NAME)
+        for match in pattern.finditer(text)
+    ]
+
+
+def mask_value(value: str) -> str:
+    if "@" in value:
+        return mask_email(value)
+    digits = re.sub(r"\D", "", value)
+    if _DATE.fullmatch(value.strip()):
+        return f"{MASK * 2}.{MASK * 2}.{MASK * 4}"
+    if len(digits) >= 10 and len(digits) <= 11 and _PHONE.fullmatch(value.strip()):
+        return mask_phone(value)
+    if digits and len(digits) * 2 >= len(value.strip()):
+        return mask_number(value)
+    return mask_name(value)
+
+
+def mask_known(text: str, names: Iterable[str] = (), values: Iterable[str] = ()) -> str:
+    """Only the values known to be this conversation's personal data masked: for the
+    bot's own messages, whose examples and hotline numbers are not anyone's data."""
     if not text:
         return text
-    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
-    text = _SNILS.sub(lambda m: f"{MASK * 3}-{MASK * 3}-{MASK * 3} {MASK * 2}", text)
-    text = _PHONE.sub(lambda m: mask_phone(m.group()), text)
-    text = _NUMBER.sub(lambda m: mask_number(m.group()), text)
-    text = _DATE.sub(lambda m: f"{MASK * 2}.{MASK * 2}.{MASK * 4}", text)
+    for value in sorted({v for v in values if v and len(v) > 3}, key=len, reverse=True):
+        text = text.replace(value, mask_value(value))
+    return _mask_names(text, names)
+
+
+def _mask_names(text: str, names: Iterable[str]) -> str:
     known = sorted(
         {word for name in names for word in name.split() if len(word) > 1},
         key=len,
         reverse=True,
     )
-    if known:
-        pattern = re.compile(
-            r"\b(" + "|".join(re.escape(word) for word in known) + r")[а-яё]{0,3}\b",
-            re.IGNORECASE,
-        )
-        text = pattern.sub(lambda m: f"{m.group()[:1]}{MASK * 3}", text)
+    if not known:
+        return text
+    pattern = re.compile(
+        r"\b(" + "|".join(re.escape(word) for word in known) + r")[а-яё]{0,3}\b",
+        re.IGNORECASE,
+    )
+    return pattern.sub(lambda m: f"{m.group()[:1]}{MASK * 3}", text)
+
+
+def mask_text(text: str, names: Iterable[str] = (), values: Iterable[str] = ()) -> str:
+    """Free text with every recognisable piece of personal data masked. `names` are full
+    names known to belong to this conversation (the parent's children): each of their
+    words is masked wherever it stands; `values` (phones, numbers) likewise."""
+    if not text:
+        return text
+    for value in sorted({v for v in values if v and len(v) > 3}, key=len, reverse=True):
+        text = text.replace(value, mask_value(value))
+    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
+    text = _SNILS.sub(lambda m: f"{MASK * 3}-{MASK * 3}-{MASK * 3} {MASK * 2}", text)
+    text = _PHONE.sub(lambda m: mask_phone(m.group()), text)
+    text = _NUMBER.sub(lambda m: mask_number(m.group()), text)
+    text = _DATE.sub(lambda m: f"{MASK * 2}.{MASK * 2}.{MASK * 4}", text)
+    text = _mask_names(text, names)
     return _FULL_NAME.sub(lambda m: mask_name(m.group()), text)

@@ -98,6 +98,8 @@ class ConversationRow:
     unanswered: int = 0
     requests: int = 0
     children: list[str] = field(default_factory=list)
+    # known personal data of the conversation (phones, dates of birth, certificates)
+    values: list[str] = field(default_factory=list)
 
 
 async def conversations(
@@ -175,10 +177,19 @@ async def _fill_rows(session: AsyncSession, rows: list[ConversationRow], q: str)
         )
         for user_id, count in counts:
             setattr(by_id[user_id], attribute, count)
-    for user_id, name in await session.execute(
-        select(Child.user_id, Child.full_name).where(Child.user_id.in_(ids))
+    for user_id, name, birth, certificate in await session.execute(
+        select(Child.user_id, Child.full_name, Child.birth_date, Child.certificate_number).where(
+            Child.user_id.in_(ids)
+        )
     ):
         by_id[user_id].children.append(name)
+        by_id[user_id].values += [birth.strftime("%d.%m.%Y"), certificate or ""]
+    for user_id, phone in await session.execute(
+        select(EnrollmentRequest.user_id, EnrollmentRequest.phone)
+        .where(EnrollmentRequest.user_id.in_(ids))
+        .distinct()
+    ):
+        by_id[user_id].values.append(phone)
     for row in rows:
         snippet = await search.latest_match(session, q, row.user.id) if q else None
         if snippet is None:
