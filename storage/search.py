@@ -15,7 +15,7 @@ import logging
 import re
 from functools import lru_cache
 
-from sqlalchemy import column, exists, select, table, text
+from sqlalchemy import column, exists, func, select, table, text
 
 from storage.models import TranscriptEntry
 
@@ -138,17 +138,46 @@ async def conversation_matches(session, query: str, user_id_column):  # type: ig
     )
 
 
-async def latest_match(session, query: str, user_id: int) -> TranscriptEntry | None:  # type: ignore[no-untyped-def]
-    """The newest message of a conversation that matches `query`."""
-    if not words(query):
-        return None
-    statement = select(TranscriptEntry).where(TranscriptEntry.user_id == user_id)
+# How far back a conversation is read for the matching message shown in the list.
+SNIPPET_DEPTH = 300
+
+
+def lemma_set(value: str | None) -> set[str]:
+    return set(lemmas(value).split())
+
+
+async def latest_matches(session, query: str, user_ids: list[int]) -> dict[int, TranscriptEntry]:  # type: ignore[no-untyped-def]
+    """For each conversation, its newest message that matches `query` (on SQLite, among
+    its latest SNIPPET_DEPTH messages), in one query."""
+    if not words(query) or not user_ids:
+        return {}
+    newest = (TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc())
     if session.bind.dialect.name == "postgresql":
-        statement = statement.where(_pg_match(query))
-    else:
-        statement = statement.join(_FTS, _FTS.c.rowid == TranscriptEntry.id).where(
-            _fts_match(fts5_query(query))
+        statement = (
+            select(TranscriptEntry)
+            .where(TranscriptEntry.user_id.in_(user_ids), _pg_match(query))
+            .order_by(TranscriptEntry.user_id, *newest)
+            .distinct(TranscriptEntry.user_id)
         )
-    return await session.scalar(
-        statement.order_by(TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc()).limit(1)
+        return {entry.user_id: entry for entry in await session.scalars(statement)}
+    # SQLite: the same lemmas as the index, compared here over each conversation's own
+    # latest rows (found by their index), rather than walking every match of a frequent
+    # word
+    rank = (
+        func.row_number().over(partition_by=TranscriptEntry.user_id, order_by=newest).label("rank")
     )
+    recent = (
+        select(TranscriptEntry.id, rank).where(TranscriptEntry.user_id.in_(user_ids)).subquery()
+    )
+    statement = (
+        select(TranscriptEntry)
+        .join(recent, recent.c.id == TranscriptEntry.id)
+        .where(recent.c.rank <= SNIPPET_DEPTH)
+        .order_by(TranscriptEntry.user_id, *newest)
+    )
+    wanted = lemma_set(query)
+    found: dict[int, TranscriptEntry] = {}
+    for entry in await session.scalars(statement):
+        if entry.user_id not in found and wanted <= lemma_set(entry.text):
+            found[entry.user_id] = entry
+    return found

@@ -190,16 +190,24 @@ async def _fill_rows(session: AsyncSession, rows: list[ConversationRow], q: str)
         .distinct()
     ):
         by_id[user_id].values.append(phone)
+    snippets = await search.latest_matches(session, q, ids) if q else {}
+    missing = [user_id for user_id in ids if user_id not in snippets]
+    if missing:
+        newest = (
+            select(TranscriptEntry.id)
+            .where(TranscriptEntry.user_id == User.id)
+            .order_by(TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc())
+            .limit(1)
+            .correlate(User)
+            .scalar_subquery()
+        )
+        latest = select(newest).select_from(User).where(User.id.in_(missing))
+        for entry in await session.scalars(
+            select(TranscriptEntry).where(TranscriptEntry.id.in_(latest))
+        ):
+            snippets[entry.user_id] = entry
     for row in rows:
-        snippet = await search.latest_match(session, q, row.user.id) if q else None
-        if snippet is None:
-            snippet = await session.scalar(
-                select(TranscriptEntry)
-                .where(TranscriptEntry.user_id == row.user.id)
-                .order_by(TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc())
-                .limit(1)
-            )
-        row.snippet = snippet
+        row.snippet = snippets.get(row.user.id)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
