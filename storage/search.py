@@ -24,8 +24,8 @@ SEARCH_TABLES = ("transcript_fts",)
 # The PostgreSQL expression index, likewise created by the migration alone.
 SEARCH_INDEXES = ("ix_transcript_fts",)
 
-_WORD = re.compile(r"[0-9a-zа-яё]+")
-_CYRILLIC = re.compile(r"[а-я]")
+_WORD = re.compile(r"[0-9a-z\u0430-\u044f\u0451]+")
+_CYRILLIC = re.compile(r"[\u0430-\u044f]")
 
 SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS transcript_fts USING fts5("

@@ -22,12 +22,15 @@ _PHONE = re.compile(
 # Any other run of 6 or more digits: certificate and document numbers
 _NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 _DATE = re.compile(r"(?<!\d)(0?[1-9]|[12]\d|3[01])[./](0?[1-9]|1[0-2])[./](\d{4}|\d{2})(?!\d)")
-_NAME_WORD = r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?"
+# Cyrillic letters are written as escapes here: code holds no Russian text.
+_NAME_WORD = (
+    r"[\u0410-\u042f\u0401][\u0430-\u044f\u0451]+(?:-[\u0410-\u042f\u0401][\u0430-\u044f\u0451]+)?"
+)
 # Three capitalised Cyrillic words in a row (Фамилия Имя Отчество), or two with the last
 # a patronymic
 _FULL_NAME = re.compile(
     rf"\b{_NAME_WORD}\s+{_NAME_WORD}\s+{_NAME_WORD}\b"
-    rf"|\b{_NAME_WORD}\s+[А-ЯЁ][а-яё]+(?:вич|вна|ична|инична)\b"
+    rf"|\b{_NAME_WORD}\s+[\u0410-\u042f\u0401][\u0430-\u044f\u0451]+(?:\u0432\u0438\u0447|\u0432\u043d\u0430|\u0438\u0447\u043d\u0430|\u0438\u043d\u0438\u0447\u043d\u0430)\b"
 )
 
 
@@ -103,7 +106,7 @@ def _mask_names(text: str, names: Iterable[str]) -> str:
     if not known:
         return text
     pattern = re.compile(
-        r"\b(" + "|".join(re.escape(word) for word in known) + r")[а-яё]{0,3}\b",
+        r"\b(" + "|".join(re.escape(word) for word in known) + r")[\u0430-\u044f\u0451]{0,3}\b",
         re.IGNORECASE,
     )
     return pattern.sub(lambda m: f"{m.group()[:1]}{MASK * 3}", text)
