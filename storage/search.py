@@ -4,9 +4,11 @@ PostgreSQL: an expression GIN index on `to_tsvector('russian', text)`; the query
 `plainto_tsquery('russian', ...)`, so the server's Russian stemmer matches word forms.
 
 SQLite: an FTS5 table `transcript_fts` whose rowid is the transcript row's id and whose
-one column holds the message's words as pymorphy3 lemmas («сертификата» is stored as
-«сертификат»). Triggers keep it in step with the transcript; the lemmas come from the
-SQL function `navbot_lemmas()`, which storage.db registers on every connection.
+column `lemmas` holds the message's words as pymorphy3 lemmas («сертификата» is stored as
+«сертификат»), the column `owner` the conversation ("u<users.id>"), so one
+conversation's matches are found in the index alone. Triggers keep it in step with the
+transcript; the lemmas come from the SQL function `navbot_lemmas()`, which storage.db
+registers on every connection.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import re
 from functools import lru_cache
 
-from sqlalchemy import column, exists, func, select, table, text
+from sqlalchemy import column, exists, func, literal_column, select, table, text
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from storage.models import TranscriptEntry
 
@@ -29,15 +32,17 @@ _CYRILLIC = re.compile(r"[\u0430-\u044f]")
 
 SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS transcript_fts USING fts5("
-    "lemmas, tokenize = 'unicode61 remove_diacritics 0')",
+    "lemmas, owner, tokenize = 'unicode61 remove_diacritics 0')",
     "CREATE TRIGGER IF NOT EXISTS transcript_fts_insert AFTER INSERT ON transcript BEGIN "
-    "INSERT INTO transcript_fts(rowid, lemmas) VALUES (new.id, navbot_lemmas(new.text)); END",
+    "INSERT INTO transcript_fts(rowid, lemmas, owner) "
+    "VALUES (new.id, navbot_lemmas(new.text), 'u' || new.user_id); END",
     "CREATE TRIGGER IF NOT EXISTS transcript_fts_delete AFTER DELETE ON transcript BEGIN "
     "DELETE FROM transcript_fts WHERE rowid = old.id; END",
     "CREATE TRIGGER IF NOT EXISTS transcript_fts_update AFTER UPDATE OF text ON transcript BEGIN "
     "UPDATE transcript_fts SET lemmas = navbot_lemmas(new.text) WHERE rowid = new.id; END",
     # rows written before the index existed
-    "INSERT INTO transcript_fts(rowid, lemmas) SELECT id, navbot_lemmas(text) FROM transcript",
+    "INSERT INTO transcript_fts(rowid, lemmas, owner) "
+    "SELECT id, navbot_lemmas(text), 'u' || user_id FROM transcript",
 )
 SQLITE_DROP = (
     "DROP TRIGGER IF EXISTS transcript_fts_update",
@@ -83,8 +88,10 @@ def register_sqlite_functions(dbapi_connection) -> None:  # type: ignore[no-unty
 
 
 def fts5_query(query: str) -> str:
-    """Every lemma of the query must occur: «сертификата получить» -> "сертификат" "получить"."""
-    return " ".join(f'"{_lemma(word)}"' for word in words(query))
+    """Every lemma of the query must occur in the message's lemmas:
+    «сертификата получить» -> lemmas : ("сертификат" "получить")."""
+    terms = " ".join(f'"{_lemma(word)}"' for word in words(query))
+    return f"lemmas : ({terms})"
 
 
 _FTS = table("transcript_fts", column("rowid"))
@@ -131,11 +138,10 @@ async def conversation_matches(session, query: str, user_id_column):  # type: ig
             .distinct()
         )
         return user_id_column.in_(matching)
-    return exists(
-        select(TranscriptEntry.id)
-        .join(_FTS, _FTS.c.rowid == TranscriptEntry.id)
-        .where(TranscriptEntry.user_id == user_id_column, _fts_match(q))
-    )
+    # a frequent word: each conversation (newest first, after the other filters) is
+    # checked in the index by its owner column until a page is full
+    owned = func.printf("owner : u%d AND %s", user_id_column, q)
+    return exists(select(_FTS.c.rowid).where(literal_column("transcript_fts").op("MATCH")(owned)))
 
 
 # How far back a conversation is read for the matching message shown in the list.
@@ -157,7 +163,7 @@ async def latest_matches(session, query: str, user_ids: list[int]) -> dict[int, 
             select(TranscriptEntry)
             .where(TranscriptEntry.user_id.in_(user_ids), _pg_match(query))
             .order_by(TranscriptEntry.user_id, *newest)
-            .distinct(TranscriptEntry.user_id)
+            .ext(distinct_on(TranscriptEntry.user_id))
         )
         return {entry.user_id: entry for entry in await session.scalars(statement)}
     # SQLite: the same lemmas as the index, compared here over each conversation's own
