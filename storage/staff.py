@@ -184,10 +184,16 @@ async def session_for(
     """The live session of `token` and its account; an expired one is deleted."""
     if not token:
         return None
-    row = await session.get(StaffSession, token_id(token))
-    if row is None:
+    found = (
+        await session.execute(
+            select(StaffSession, StaffUser)
+            .join(StaffUser, StaffUser.id == StaffSession.staff_id)
+            .where(StaffSession.id == token_id(token))
+        )
+    ).first()
+    if found is None:
         return None
-    user = await session.get(StaffUser, row.staff_id)
+    row, user = found
     now = utcnow()
     if (
         user is None

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import search
@@ -193,21 +194,35 @@ async def _fill_rows(session: AsyncSession, rows: list[ConversationRow], q: str)
     snippets = await search.latest_matches(session, q, ids) if q else {}
     missing = [user_id for user_id in ids if user_id not in snippets]
     if missing:
-        newest = (
+        snippets.update(await _latest_messages(session, missing))
+    for row in rows:
+        row.snippet = snippets.get(row.user.id)
+
+
+async def _latest_messages(
+    session: AsyncSession, user_ids: list[int]
+) -> dict[int, TranscriptEntry]:
+    """The newest message of each conversation, in one query."""
+    newest = (TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc())
+    if session.bind.dialect.name == "postgresql":
+        statement = (
+            select(TranscriptEntry)
+            .where(TranscriptEntry.user_id.in_(user_ids))
+            .order_by(TranscriptEntry.user_id, *newest)
+            .ext(distinct_on(TranscriptEntry.user_id))
+        )
+    else:
+        latest = (
             select(TranscriptEntry.id)
             .where(TranscriptEntry.user_id == User.id)
-            .order_by(TranscriptEntry.created_at.desc(), TranscriptEntry.id.desc())
+            .order_by(*newest)
             .limit(1)
             .correlate(User)
             .scalar_subquery()
         )
-        latest = select(newest).select_from(User).where(User.id.in_(missing))
-        for entry in await session.scalars(
-            select(TranscriptEntry).where(TranscriptEntry.id.in_(latest))
-        ):
-            snippets[entry.user_id] = entry
-    for row in rows:
-        row.snippet = snippets.get(row.user.id)
+        ids = select(latest).select_from(User).where(User.id.in_(user_ids))
+        statement = select(TranscriptEntry).where(TranscriptEntry.id.in_(ids))
+    return {entry.user_id: entry for entry in await session.scalars(statement)}
 
 
 def _aware(moment: datetime | None) -> datetime | None:
