@@ -1,7 +1,9 @@
 """Full-text search over the transcript in Russian word forms.
 
-PostgreSQL: an expression GIN index on `to_tsvector('russian', text)`; the query is
-`plainto_tsquery('russian', ...)`, so the server's Russian stemmer matches word forms.
+PostgreSQL: a stored generated column `transcript.search_vector` =
+`to_tsvector('russian', text)` with a GIN index; the query is
+`plainto_tsquery('russian', ...)`, so the server's Russian stemmer matches word forms
+(and a row is checked without stemming its text again).
 
 SQLite: an FTS5 table `transcript_fts` whose rowid is the transcript row's id and whose
 column `lemmas` holds the message's words as pymorphy3 lemmas («сертификата» is stored as
@@ -24,8 +26,10 @@ from storage.models import TranscriptEntry
 
 # Tables that exist only on SQLite and are not declared as models (FTS5 and its shadows).
 SEARCH_TABLES = ("transcript_fts",)
-# The PostgreSQL expression index, likewise created by the migration alone.
+# PostgreSQL's stored tsvector column and its GIN index, likewise made by the migration
+# alone (the column exists on PostgreSQL only; the models never write it).
 SEARCH_INDEXES = ("ix_transcript_fts",)
+SEARCH_COLUMNS = ("search_vector",)
 
 _WORD = re.compile(r"[0-9a-z\u0430-\u044f\u0451]+")
 _CYRILLIC = re.compile(r"[\u0430-\u044f]")
@@ -51,10 +55,14 @@ SQLITE_DROP = (
     "DROP TABLE IF EXISTS transcript_fts",
 )
 POSTGRESQL_DDL = (
-    "CREATE INDEX IF NOT EXISTS ix_transcript_fts ON transcript "
-    "USING gin (to_tsvector('russian', text))",
+    "ALTER TABLE transcript ADD COLUMN IF NOT EXISTS search_vector tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('russian', coalesce(text, ''))) STORED",
+    "CREATE INDEX IF NOT EXISTS ix_transcript_fts ON transcript USING gin (search_vector)",
 )
-POSTGRESQL_DROP = ("DROP INDEX IF EXISTS ix_transcript_fts",)
+POSTGRESQL_DROP = (
+    "DROP INDEX IF EXISTS ix_transcript_fts",
+    "ALTER TABLE transcript DROP COLUMN IF EXISTS search_vector",
+)
 
 
 @lru_cache(maxsize=1)
@@ -107,9 +115,7 @@ SET_LIMIT = 20_000
 
 
 def _pg_match(query: str):  # type: ignore[no-untyped-def]
-    return text(
-        "to_tsvector('russian', transcript.text) @@ plainto_tsquery('russian', :q)"
-    ).bindparams(q=query)
+    return text("transcript.search_vector @@ plainto_tsquery('russian', :q)").bindparams(q=query)
 
 
 async def conversation_matches(session, query: str, user_id_column):  # type: ignore[no-untyped-def]

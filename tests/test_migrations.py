@@ -8,14 +8,16 @@ from alembic.script import ScriptDirectory
 
 from storage.db import alembic_config
 from storage.models import Base
-from storage.search import SEARCH_INDEXES, SEARCH_TABLES
+from storage.search import SEARCH_COLUMNS, SEARCH_INDEXES, SEARCH_TABLES
 
 
 def _declared(name, kind, _parent):  # type: ignore[no-untyped-def]
-    """The full-text index (FTS5 tables on SQLite, an expression GIN index on PostgreSQL)
-    is made by its migration, not declared as models; everything else is."""
+    """The full-text index (FTS5 tables on SQLite, a tsvector column with a GIN index on
+    PostgreSQL) is made by its migration, not declared as models; everything else is."""
     if kind == "table":
         return not name.startswith(SEARCH_TABLES)
+    if kind == "column":
+        return name not in SEARCH_COLUMNS
     return not (kind == "index" and name in SEARCH_INDEXES)
 
 
