@@ -15,12 +15,24 @@ registers on every connection.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from functools import lru_cache
 
-from sqlalchemy import column, exists, func, literal_column, select, table, text
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import (
+    BigInteger,
+    any_,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 
 from storage.models import TranscriptEntry
 
@@ -118,17 +130,50 @@ def _pg_match(query: str):  # type: ignore[no-untyped-def]
     return text("transcript.search_vector @@ plainto_tsquery('russian', :q)").bindparams(q=query)
 
 
+async def _pg_estimate(session, query: str) -> int:  # type: ignore[no-untyped-def]
+    """The planner's estimate of matching rows for the query's least frequent word."""
+    estimates = []
+    for word in dict.fromkeys(words(query)):
+        plan = await session.scalar(
+            text(
+                "EXPLAIN (FORMAT JSON) SELECT 1 FROM transcript "
+                "WHERE search_vector @@ plainto_tsquery('russian', :q)"
+            ).bindparams(q=word)
+        )
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        estimates.append(int(plan[0]["Plan"]["Plan Rows"]))
+    return min(estimates) if estimates else 0
+
+
+async def _pg_conversation_matches(session, query: str, user_id_column):  # type: ignore[no-untyped-def]
+    """Few matches: found first through the GIN index, then their conversations. Many:
+    the conversations are walked newest first (after the other filters) and each row of
+    theirs checked against its stored tsvector, a subplan per conversation that the
+    planner cannot turn into a scan of every match."""
+    if await _pg_estimate(session, query) <= SET_LIMIT:
+        found = list(
+            await session.scalars(
+                select(TranscriptEntry.user_id).where(_pg_match(query)).distinct()
+            )
+        )
+        return user_id_column == any_(literal(found or [0], ARRAY(BigInteger)))
+    one = (
+        select(literal_column("1"))
+        .select_from(TranscriptEntry)
+        .where(TranscriptEntry.user_id == user_id_column, _pg_match(query))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return one.is_not(None)
+
+
 async def conversation_matches(session, query: str, user_id_column):  # type: ignore[no-untyped-def]
     """A condition on users: some message of the conversation has every word of `query`
     in any form. None for a query with no words."""
     if not words(query):
         return None
     if session.bind.dialect.name == "postgresql":
-        return exists(
-            select(TranscriptEntry.id).where(
-                TranscriptEntry.user_id == user_id_column, _pg_match(query)
-            )
-        )
+        return await _pg_conversation_matches(session, query, user_id_column)
     q = fts5_query(query)
     hits = await session.scalar(
         text(
