@@ -6,6 +6,7 @@ stdin); an install that fails fails the tests: they never skip.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -35,6 +36,14 @@ FLAGS = (
 def ensure_chromium() -> None:
     if Path(CHROMIUM).exists() and Path(DRIVER).exists():
         return
+    # test workers run side by side: one installs, the others wait for it
+    with open(Path(tempfile.gettempdir()) / "navbot-chromium-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
+            _install()
+
+
+def _install() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
         ["apt-get", "update"],
