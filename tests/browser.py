@@ -74,7 +74,9 @@ class Browser:
         for flag in FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={self.profile}")
-        self.driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+        # a browser in Russian, as the hotline staff have
+        service = Service(DRIVER, env={**os.environ, "LANGUAGE": "ru", "LANG": "ru_RU.UTF-8"})
+        self.driver = webdriver.Chrome(service=service, options=options)
         self.driver.set_page_load_timeout(30)
 
     def close(self) -> None:
