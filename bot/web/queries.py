@@ -122,9 +122,6 @@ async def conversations(
         if filters.date_to:
             end = day_start(filters.date_to + timedelta(days=1), zone)
             in_range.append(TranscriptEntry.created_at < end)
-            # nobody active in the range was last seen before it began
-        if filters.date_from:
-            statement = statement.where(User.last_seen >= day_start(filters.date_from, zone))
         statement = statement.where(exists(select(TranscriptEntry.id).where(and_(*in_range))))
     if filters.unanswered:
         statement = statement.where(
