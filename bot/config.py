@@ -133,7 +133,20 @@ class DeliverySection(_Section):
 
 class WebSection(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    # 0: any free port (printed at start), for tests and trial runs
+    port: int = Field(8080, ge=0, le=65535)
+    # The staff console's session cookie: "auto" marks it Secure when the page came over
+    # https (directly, or X-Forwarded-Proto from a proxy on this machine).
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # A session ends after this many idle minutes, and in any case after `session_hours`.
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    session_hours: int = Field(12, ge=1, le=24 * 7)
+    # Failed sign-ins allowed within `signin_window_minutes`, per login and per address.
+    signin_limit_account: int = Field(5, ge=1)
+    signin_limit_address: int = Field(20, ge=1)
+    signin_window_minutes: int = Field(15, ge=1)
+    # A conversation whose dialogue step has not moved for this many hours is "stuck".
+    stuck_after_hours: int = Field(24, ge=1)
 
 
 class ConsoleSection(_Section):

@@ -247,7 +247,7 @@ async def show_requests(ctx: Context) -> None:
             number=request.id,
             title=program.title,
             name=child.full_name,
-            status=ctx.texts(f"requests.status.{request.status}"),
+            status=ctx.texts(f"requests.status.{shown_status(request)}"),
             date=as_utc(request.created_at).astimezone(zone).strftime("%d.%m.%Y"),
         )
         if request.reason:
@@ -261,6 +261,13 @@ async def show_requests(ctx: Context) -> None:
     ctx.reply("\n\n".join(lines), buttons)
 
 
+def shown_status(request: EnrollmentRequest) -> str:
+    """The status as the parent reads it: a cancellation with a reason came from staff."""
+    if request.status == "cancelled" and request.reason:
+        return "cancelled_by_staff"
+    return request.status
+
+
 async def cancel(ctx: Context, request_id: int, confirmed: bool) -> None:
     request = await ctx.session.get(EnrollmentRequest, request_id)
     if request is None or request.user_id != ctx.user.id:
@@ -269,7 +276,7 @@ async def cancel(ctx: Context, request_id: int, confirmed: bool) -> None:
         ctx.say(
             "requests.cannot_cancel",
             number=request.id,
-            status=ctx.texts(f"requests.status.{request.status}"),
+            status=ctx.texts(f"requests.status.{shown_status(request)}"),
         )
         await show_requests(ctx)
         return
