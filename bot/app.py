@@ -16,7 +16,9 @@ from handlers.core import Context, Reply
 from handlers.engine import DialogueEngine
 from handlers.faq.service import faq_for
 from handlers.menu import main_menu
+from handlers.reminders import policy as reminder_policy
 from storage.db import Database
+from storage.models import utcnow
 from texts import REGIONS_DIR, Region, Texts, load_region
 
 log = logging.getLogger(__name__)
@@ -46,13 +48,15 @@ class App:
 def build_app(settings: Settings) -> App:
     region = load_region(settings.bot.region, settings.bot.regions_dir or REGIONS_DIR)
     check_region(region)
+    reminder_policy(region)  # a malformed [reminders] table stops the start here
     texts = Texts(region)
     db = Database(
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
     )
     router = build_router()
     delivery = Delivery(db)
-    services = SimpleNamespace(settings=settings, delivery=delivery, router=router)
+    # `clock` is the one source of "now" for reminders and campaigns (fixed in tests).
+    services = SimpleNamespace(settings=settings, delivery=delivery, router=router, clock=utcnow)
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)
     services.request_status = RequestStatusService(db, delivery, texts)

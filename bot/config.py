@@ -86,6 +86,16 @@ class CatalogueSection(_Section):
     load_sample: bool = True
 
 
+class RemindersSection(_Section):
+    # Seconds between ticks of the ticker that moves due reminders to the outbox; a
+    # second process takes over the ticker within this time after the leader dies.
+    tick_seconds: int = Field(30, ge=1, le=60)
+    # Reminders moved to the outbox in one transaction.
+    batch: int = Field(200, ge=1, le=5000)
+    # Run the ticker in `navbot run` (switch off in a process that only serves webhooks).
+    ticker: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NAVBOT_",
@@ -100,6 +110,7 @@ class Settings(BaseSettings):
     web: WebSection = WebSection()
     console: ConsoleSection = ConsoleSection()
     catalogue: CatalogueSection = CatalogueSection()
+    reminders: RemindersSection = RemindersSection()
 
     @classmethod
     def settings_customise_sources(

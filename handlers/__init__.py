@@ -20,6 +20,7 @@ def build_router() -> Router:
         menu,
         municipality,
         registration,
+        reminders,
         requests,
     )
 
@@ -33,6 +34,7 @@ def build_router() -> Router:
         catalogue.router,
         children.router,
         requests.router,
+        reminders.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
     )

@@ -82,9 +82,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_campaign_deliveries"),
         sa.UniqueConstraint("campaign_id", "user_id", name="uq_campaign_deliveries_campaign_id"),
     )
-    op.create_index(
-        "ix_campaign_deliveries_state", "campaign_deliveries", ["campaign_id", "state"]
-    )
+    op.create_index("ix_campaign_deliveries_state", "campaign_deliveries", ["campaign_id", "state"])
 
 
 def downgrade() -> None:
