@@ -29,6 +29,7 @@ from handlers.municipality import find_municipality
 from handlers.places import candidates
 from storage import reminders as rows
 from storage.models import utcnow
+from storage.requests import as_utc
 from texts import Region, TextsError
 
 router = Router("reminders")
@@ -48,7 +49,7 @@ class Policy:
     zone: ZoneInfo
 
     def local(self, moment: datetime) -> datetime:
-        return moment.astimezone(self.zone)
+        return as_utc(moment).astimezone(self.zone)
 
     def is_daytime(self, moment: datetime) -> bool:
         return self.start <= self.local(moment).time() < self.end

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Reminder, TranscriptEntry, User
+from storage.requests import as_utc
 
 KIND = "confirm_data"
 
@@ -52,12 +53,14 @@ async def stop(
     (its outgoing row expires). Returns how many reminders were stopped."""
     stopped = await session.execute(
         update(Reminder)
+        .execution_options(synchronize_session=False)
         .where(Reminder.user_id == user_id, Reminder.kind == kind, Reminder.state == "planned")
         .values(state=state, last_error=None)
     )
     withdrawn = list(
         await session.scalars(
             update(TranscriptEntry)
+            .execution_options(synchronize_session=False)
             .where(
                 TranscriptEntry.user_id == user_id,
                 TranscriptEntry.direction == "out",
@@ -71,6 +74,8 @@ async def stop(
     if withdrawn:
         await session.execute(
             update(Reminder)
+            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False)
             .where(Reminder.user_id == user_id, Reminder.transcript_id.in_(withdrawn))
             .values(state=state)
         )
@@ -83,11 +88,13 @@ async def snooze(
     """Remind again at `until`: the next planned reminder moves there when it is due
     sooner; otherwise a new one is planned for then (a later one stays where it is)."""
     upcoming = await planned(session, user_id, kind)
-    if upcoming and upcoming[0].due_at <= until:
+    if upcoming and as_utc(upcoming[0].due_at) <= until:
         upcoming[0].due_at = until
         return upcoming[0]
     last_seq = await session.scalar(
-        select(func.max(Reminder.seq)).where(Reminder.user_id == user_id, Reminder.kind == kind)
+        select(func.max(Reminder.seq)).where(
+            Reminder.user_id == user_id, Reminder.kind == kind, Reminder.state == "sent"
+        )
     )
     row = Reminder(
         user_id=user_id,
@@ -142,6 +149,7 @@ async def supersede_older(session: AsyncSession, reminder: Reminder, now: dateti
     only one reminder goes out, not one per missed day."""
     result = await session.execute(
         update(Reminder)
+        .execution_options(synchronize_session=False)
         .where(
             Reminder.user_id == reminder.user_id,
             Reminder.kind == reminder.kind,
@@ -161,6 +169,7 @@ async def mark(
     (the conditional update is what keeps two tickers from sending one reminder twice)."""
     result = await session.execute(
         update(Reminder)
+        .execution_options(synchronize_session=False)
         .where(Reminder.id == reminder.id, Reminder.state == "planned")
         .values(state=state, attempts=Reminder.attempts + 1, **values)
     )
