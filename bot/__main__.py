@@ -89,6 +89,12 @@ from bot.catalogue_cli import (  # noqa: E402
     import_arguments,
     status_arguments,
 )
+from bot.reminders_cli import (  # noqa: E402
+    campaign_arguments,
+    cmd_campaign,
+    cmd_reminders,
+    reminders_arguments,
+)
 
 COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int]]]] = {
     "run": ("start every configured channel (the terminal one when no token is set)", cmd_run),
@@ -109,6 +115,14 @@ COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int
         "set a request's status as staff and notify the parent",
         cmd_request_status,
     ),
+    "reminders": (
+        "list due and planned document reminders with counts by state",
+        cmd_reminders,
+    ),
+    "campaign": (
+        "send one announcement to parents chosen by filters (asks before sending)",
+        cmd_campaign,
+    ),
 }
 
 
@@ -126,9 +140,15 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "import-programs": import_arguments,
     "export-requests": export_arguments,
     "request-status": status_arguments,
+    "reminders": reminders_arguments,
+    "campaign": campaign_arguments,
     "ask": add_ask_arguments,
     "faq-eval": add_eval_arguments,
 }
+
+
+# Commands whose output is the point: log warnings only.
+QUIET_COMMANDS = ("console", "ask", "faq-eval", "faq-check", "reminders", "campaign")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         _setup_logging(
             settings,
-            quiet=args.command in ("console", "ask", "faq-eval", "faq-check") or sys.stdin.isatty(),
+            quiet=args.command
+            in ("console", "ask", "faq-eval", "faq-check", "reminders", "campaign")
+            or sys.stdin.isatty(),
         )
         _, handler = COMMANDS[args.command]
         return asyncio.run(_with_app(settings, lambda app: handler(app, args)))

@@ -12,7 +12,7 @@ Region profile:
 
     [reminders]
     cadence_days = [2, 5, 10]   # days after switching on
-    daytime = "10:00-20:00"     # local time of the region's `timezone`
+    daytime = "10:00-20:00"     # local time of the region's `timezone` ("00:00-24:00": any)
 """
 
 from __future__ import annotations
@@ -62,12 +62,18 @@ class Policy:
         day = local.date() if local.time() < self.start else local.date() + timedelta(days=1)
         return datetime.combine(day, self.start, tzinfo=self.zone).astimezone(UTC)
 
+    def window(self) -> str:
+        end = "24:00" if self.end == time.max else f"{self.end:%H:%M}"
+        return f"{self.start:%H:%M}-{end}"
+
     def series(self, start: datetime) -> list[datetime]:
         """The due times of a series switched on at `start`, each moved into daytime."""
         return [self.next_daytime(start + timedelta(days=d)) for d in self.cadence_days]
 
 
 def _clock_time(value: str, where: str) -> time:
+    if value.strip() == "24:00":  # the end of the day
+        return time.max
     try:
         hours, minutes = value.strip().split(":")
         return time(int(hours), int(minutes))
