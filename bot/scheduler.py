@@ -27,14 +27,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import text, update
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.core import Context, Incoming, State
 from handlers.reminders import compose, policy
 from storage import reminders as rows
 from storage.db import Database
-from storage.models import ConversationState, User, utcnow
+from storage.models import ConversationState, Reminder, User, utcnow
 from storage.outbox import on_commit, queue_replies
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ async def queue_due_reminders(
         return result
     tick_seconds = app.settings.reminders.tick_seconds
     batch = batch or app.settings.reminders.batch
+    per_channel = per_channel or app.settings.reminders.per_tick or None
     async with app.db.session() as session:
         channels = await rows.due_channels(session, now)
     for channel in channels:
@@ -156,8 +157,7 @@ async def queue_due_reminders(
             wanted = min(batch, cap - moved)
             async with app.db.session() as session:
                 claimed = await rows.claim_due(session, now, channel, wanted)
-                for reminder, user in claimed:
-                    await _queue_one(app, session, reminder, user, now, result)
+                await _queue_batch(app, session, claimed, now, result)
                 wake_delivery(app, session)
             moved += len(claimed)
             if len(claimed) < wanted:
@@ -165,40 +165,60 @@ async def queue_due_reminders(
     return result
 
 
-async def _queue_one(
-    app: Any, session: Any, reminder: Any, user: User, now: datetime, result: TickResult
+async def _queue_batch(
+    app: Any, session: Any, claimed: list[tuple[Reminder, User]], now: datetime, result: TickResult
 ) -> None:
-    if user.data_confirmed_at is not None:
-        if await rows.mark(session, reminder, "confirmed", now):
-            result.confirmed += 1
+    """Queue one message per parent for the claimed reminders, in the caller's transaction.
+
+    Claimed oldest first: a parent's first one carries the message; the parent's others due
+    by now (missed during downtime) are retired with it, so one reminder goes out, not one
+    per missed day. A parent who has confirmed meanwhile gets nothing."""
+    carriers: dict[int, tuple[Reminder, User]] = {}
+    confirmed: list[int] = []
+    for reminder, user in claimed:
+        if user.data_confirmed_at is not None:
+            confirmed.append(reminder.id)
+        elif user.id not in carriers:
+            carriers[user.id] = (reminder, user)
+    result.confirmed += len(await rows.mark_all(session, confirmed, "confirmed"))
+    if not carriers:
         return
-    # Claimed oldest first: this one carries the message, the user's others due by now
-    # (missed during downtime) are retired with it.
-    result.superseded += await rows.supersede_older(session, reminder, now)
-    ctx = reminder_context(app, session, user)
-    try:
-        reply = compose(ctx)
-    except Exception as exc:
-        log.exception("reminder %s could not be composed", reminder.id)
-        await rows.mark(session, reminder, "failed", now, last_error=str(exc)[:500])
-        result.failed += 1
-        return
-    if not await rows.mark(session, reminder, "sent", now, sent_at=now):
-        return
-    entries = await queue_replies(session, user, [reply], kind="reminder")
-    await session.execute(
-        update(type(reminder))
-        .where(type(reminder).id == reminder.id)
-        .values(transcript_id=entries[0].id)
-    )
-    # Typing a button's words presses it: the reminder's buttons are the ones shown last.
-    await session.execute(
-        update(ConversationState)
-        .where(ConversationState.user_id == user.id)
-        .values(last_buttons=[[b.label, b.payload] for b in reply.all_buttons()])
-    )
-    result.sent += 1
-    result.channels.add(user.channel)
+    carrier_ids = [reminder.id for reminder, _ in carriers.values()]
+    result.superseded += await rows.supersede(session, list(carriers), carrier_ids, now)
+    # Conditional on "planned": what another ticker has just taken is not queued again.
+    taken = set(await rows.mark_all(session, carrier_ids, "sent", sent_at=now))
+    links, buttons = [], []
+    for reminder, user in carriers.values():
+        if reminder.id not in taken:
+            continue
+        try:
+            reply = compose(reminder_context(app, session, user))
+        except Exception as exc:
+            log.exception("reminder %s could not be composed", reminder.id)
+            await rows.fail(session, reminder.id, str(exc)[:500])
+            result.failed += 1
+            continue
+        (entry,) = await queue_replies(session, user, [reply], kind="reminder")
+        links.append({"rid": reminder.id, "tid": entry.id})
+        # Typing a button's words presses it: the reminder's buttons are the ones shown last.
+        buttons.append({"uid": user.id, "lb": [[b.label, b.payload] for b in reply.all_buttons()]})
+        result.sent += 1
+        result.channels.add(user.channel)
+    if links:
+        table = Reminder.__table__
+        await session.execute(
+            table.update()
+            .where(table.c.id == bindparam("rid"))
+            .values(transcript_id=bindparam("tid")),
+            links,
+        )
+        states = ConversationState.__table__
+        await session.execute(
+            states.update()
+            .where(states.c.user_id == bindparam("uid"))
+            .values(last_buttons=bindparam("lb", type_=states.c.last_buttons.type)),
+            buttons,
+        )
 
 
 class Ticker:

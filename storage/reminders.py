@@ -144,33 +144,49 @@ async def claim_due(
     return [(reminder, user) for reminder, user in (await session.execute(query)).all()]
 
 
-async def supersede_older(session: AsyncSession, reminder: Reminder, now: datetime) -> int:
-    """Retire the same user's other reminders that are also due by now: after downtime
-    only one reminder goes out, not one per missed day."""
+async def supersede(
+    session: AsyncSession, user_ids: list[int], keep: list[int], now: datetime, kind: str = KIND
+) -> int:
+    """Retire these users' reminders due by `now` other than the ones in `keep` (the ones
+    being sent): after downtime only one reminder goes out, not one per missed day."""
     result = await session.execute(
         update(Reminder)
         .execution_options(synchronize_session=False)
         .where(
-            Reminder.user_id == reminder.user_id,
-            Reminder.kind == reminder.kind,
+            Reminder.user_id.in_(user_ids),
+            Reminder.kind == kind,
             Reminder.state == "planned",
             Reminder.due_at <= now,
-            Reminder.id != reminder.id,
+            Reminder.id.not_in(keep),
         )
         .values(state="superseded")
     )
     return result.rowcount or 0
 
 
-async def mark(
-    session: AsyncSession, reminder: Reminder, state: str, now: datetime, **values: object
-) -> bool:
-    """Move a claimed reminder from planned to `state`; False when someone else already did
-    (the conditional update is what keeps two tickers from sending one reminder twice)."""
-    result = await session.execute(
+async def mark_all(
+    session: AsyncSession, ids: list[int], state: str, **values: object
+) -> list[int]:
+    """Move claimed reminders from planned to `state`; returns the ids moved. The update
+    is conditional on "planned", so one another ticker has just taken is not moved (and
+    not sent) here."""
+    if not ids:
+        return []
+    result = await session.scalars(
         update(Reminder)
         .execution_options(synchronize_session=False)
-        .where(Reminder.id == reminder.id, Reminder.state == "planned")
+        .where(Reminder.id.in_(ids), Reminder.state == "planned")
         .values(state=state, attempts=Reminder.attempts + 1, **values)
+        .returning(Reminder.id)
     )
-    return bool(result.rowcount)
+    return list(result)
+
+
+async def fail(session: AsyncSession, reminder_id: int, error: str) -> None:
+    """A claimed reminder that could not be turned into a message."""
+    await session.execute(
+        update(Reminder)
+        .execution_options(synchronize_session=False)
+        .where(Reminder.id == reminder_id)
+        .values(state="failed", sent_at=None, last_error=error[:500])
+    )
