@@ -189,7 +189,7 @@ def _confirmed(question: str, assume_yes: bool) -> bool:
         return True
     print(question + " [y/N] ", end="", flush=True)
     answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes", "д", "да")
+    return answer in ("y", "yes")
 
 
 def _by_channel(counts: Counter[str]) -> str:
