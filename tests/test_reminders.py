@@ -260,3 +260,29 @@ async def test_confirmed_parent_is_not_offered_and_gets_nothing(app, chat, clock
     await chat.press("Подтверждение данных ребёнка")
     await chat.press("Отменить: нажал(а) по ошибке")
     assert "Напоминать мне о документах" in chat.labels
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("cadence_days = [5, 2]", "rising list of days"),
+        ('cadence_days = "2"', "rising list of days"),
+        ('daytime = "20:00-10:00"', "start before it ends"),
+        ('daytime = "10-20"', "HH:MM"),
+        ("often = true", "unknown key"),
+    ],
+)
+def test_a_malformed_reminders_table_stops_the_start_with_one_line(tmp_path, table, expected):
+    from bot.app import build_app
+    from bot.config import Settings
+    from texts import REGIONS_DIR, TextsError
+
+    profile = (REGIONS_DIR / "stavropol.toml").read_text(encoding="utf-8")
+    start = profile.index("[reminders]\n")
+    end = profile.index("\n\n", start)
+    (tmp_path / "stavropol.toml").write_text(
+        profile[:start] + "[reminders]\n" + table + profile[end:], encoding="utf-8"
+    )
+    settings = Settings(bot={"data_dir": tmp_path / "data", "regions_dir": tmp_path})
+    with pytest.raises(TextsError, match=expected):
+        build_app(settings)
