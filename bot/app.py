@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from types import SimpleNamespace
 
 from bot.catalogue_io import load_sample_if_empty
 from bot.config import Settings
 from bot.delivery import Delivery
+from bot.inbox import Inbox
 from bot.request_status import RequestStatusService
 from handlers import Router, build_router
 from handlers.confirmation import check_region
 from handlers.core import Context, Reply
 from handlers.engine import DialogueEngine
 from handlers.faq.service import faq_for
+from handlers.hooks import FloodLimit, with_person
 from handlers.menu import main_menu
 from handlers.reminders import policy as reminder_policy
 from storage.db import Database
@@ -34,6 +37,7 @@ class App:
     engine: DialogueEngine
     delivery: Delivery
     services: SimpleNamespace
+    inbox: Inbox
 
     async def start(self) -> None:
         """Bring the schema up to date; every process calls this before serving."""
@@ -41,7 +45,15 @@ class App:
         if self.settings.catalogue.load_sample:
             await load_sample_if_empty(self.db, self.region, self.texts)
 
+    async def serve(self) -> None:
+        """Start this process's background work: the delivery worker (pending messages
+        first) and the inbox (updates stored and not yet handled first)."""
+        await self.delivery.start()
+        await self.inbox.start()
+
     async def close(self) -> None:
+        await self.inbox.stop()
+        await self.delivery.stop()
         await self.db.close()
 
 
@@ -54,7 +66,7 @@ def build_app(settings: Settings) -> App:
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
     )
     router = build_router()
-    delivery = Delivery(db)
+    delivery = Delivery(db, reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours))
     # `clock` is the one source of "now" for reminders and campaigns (fixed in tests).
     services = SimpleNamespace(settings=settings, delivery=delivery, router=router, clock=utcnow)
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
@@ -65,4 +77,9 @@ def build_app(settings: Settings) -> App:
         return main_menu(ctx, router)
 
     engine = DialogueEngine(db, router, texts, menu, services)
-    return App(settings, region, texts, db, router, engine, delivery, services)
+    engine.hooks = [
+        FloodLimit(settings.bot.flood_messages, settings.bot.flood_seconds),
+        with_person,
+    ]
+    inbox = Inbox(db, engine, delivery)
+    return App(settings, region, texts, db, router, engine, delivery, services, inbox)

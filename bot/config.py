@@ -33,6 +33,10 @@ class BotSection(_Section):
     # Directory of region profiles <region>.toml; None: the profiles shipped in texts/regions.
     regions_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Per-parent flood limit: more than flood_messages in flood_seconds gets one notice,
+    # and the excess is recorded but not answered.
+    flood_messages: int = Field(20, ge=1)
+    flood_seconds: float = Field(10.0, gt=0)
 
 
 class DatabaseSection(_Section):
@@ -69,6 +73,12 @@ class VkSection(_Section):
     api_version: str = Field("5.199", pattern=r"^\d+\.\d+$")
     # Seconds a Bots Long Poll request waits for events.
     longpoll_wait: int = Field(25, ge=1, le=90)
+
+
+class DeliverySection(_Section):
+    # A dialogue reply still unsent after this many hours (the bot was down) is marked
+    # expired instead of being sent out of context.
+    reply_max_age_hours: float = Field(24.0, gt=0)
 
 
 class WebSection(_Section):
@@ -110,6 +120,7 @@ class Settings(BaseSettings):
     database: DatabaseSection = DatabaseSection()
     telegram: TelegramSection = TelegramSection()
     vk: VkSection = VkSection()
+    delivery: DeliverySection = DeliverySection()
     web: WebSection = WebSection()
     console: ConsoleSection = ConsoleSection()
     catalogue: CatalogueSection = CatalogueSection()

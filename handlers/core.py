@@ -35,9 +35,11 @@ class Button:
 class Reply:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
-    # Id of the transcript row that records this reply, set by the engine. Channels
+    # Id of the transcript row that records this reply, set by the outbox. Channels
     # derive idempotency keys from it (e.g. VK random_id).
     transcript_id: int | None = None
+    # The parent (users.id) it goes to, set by the outbox.
+    user_id: int | None = None
 
     def all_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]
@@ -62,6 +64,16 @@ class Incoming:
     user_name: str = ""
     # The kind of non-text content ("sticker", "photo", "voice", ...), if any.
     attachment: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored in the inbox until it is handled."""
+        return {**self.__dict__, "time": self.time.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Incoming:
+        moment = datetime.fromisoformat(data["time"])
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**{**known, "time": moment})
 
 
 @dataclass

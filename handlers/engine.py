@@ -13,21 +13,38 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import re
+import traceback
+import uuid
 import weakref
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core import Context, Incoming, Reply, Router, State
+from handlers.core import Button, Context, Incoming, Reply, Router, State
 from storage.db import Database
-from storage.models import ConversationState, ProcessedUpdate, TranscriptEntry, User, utcnow
+from storage.models import (
+    ConversationState,
+    InboxEntry,
+    ProcessedUpdate,
+    TranscriptEntry,
+    User,
+    utcnow,
+)
 from storage.outbox import queue_replies
 from texts import Texts
 
 log = logging.getLogger(__name__)
+
+# Where the project's own code is, for the short traceback of a failed handler.
+_OWN_CODE = re.compile(r"(?:bot|handlers|storage|texts)/[\w/]+\.py$")
+
+# A check before routing: True when it dealt with the message.
+Hook = Callable[[Incoming, Context], Awaitable[bool]]
 
 
 def _norm_label(label: str) -> str:
@@ -48,6 +65,9 @@ class DialogueEngine:
         self.texts = texts
         self.menu = menu
         self.services = services if services is not None else SimpleNamespace()
+        # Checks run before routing, in order; one that returns True has dealt with the
+        # message (answered it, or decided it gets no answer) and routing is skipped.
+        self.hooks: list[Hook] = []
         self._menu_label_cache: dict[str, str] | None = None
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -61,23 +81,85 @@ class DialogueEngine:
             self._locks[key] = lock
         return lock
 
-    async def handle(self, incoming: Incoming) -> list[Reply]:
+    async def handle(self, incoming: Incoming, *, inbox_id: int | None = None) -> list[Reply]:
+        """Handle one message; the replies it queued in the outbox (already committed).
+
+        A handler that raises does not take the conversation down: the message's
+        changes are rolled back, the error is logged with a reference id (and no
+        personal data), and the parent gets a short apology with the way to the menu.
+        """
         async with self._lock(incoming):
             try:
                 async with self.db.session() as session:
-                    return await self._handle(session, incoming)
-            except IntegrityError:
+                    return await self._handle(session, incoming, inbox_id)
+            except IntegrityError as exc:
                 if incoming.update_id is not None and await self.already_handled(incoming):
                     log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
+                    await self._drop_inbox(inbox_id)
                     return []
-                raise
+                return await self._failed(incoming, inbox_id, exc)
+            except (OperationalError, InterfaceError):
+                raise  # the database itself is away: nothing to answer with
+            except Exception as exc:
+                return await self._failed(incoming, inbox_id, exc)
+
+    async def _failed(
+        self, incoming: Incoming, inbox_id: int | None, exc: BaseException
+    ) -> list[Reply]:
+        ref = uuid.uuid4().hex[:8]
+        # The type and the code location only: an exception's message may quote what the
+        # parent typed.
+        ours = [f for f in traceback.extract_tb(exc.__traceback__) if _OWN_CODE.search(f.filename)]
+        frames = " <- ".join(f"{_OWN_CODE.search(f.filename)[0]}:{f.lineno}" for f in ours[::-1])
+        log.error(
+            "handling %s update %s failed (ref %s): %s at %s",
+            incoming.channel,
+            incoming.update_id,
+            ref,
+            type(exc).__name__,
+            frames,
+        )
+        async with self.db.session() as session:
+            if incoming.update_id is not None:
+                session.add(
+                    ProcessedUpdate(channel=incoming.channel, update_id=str(incoming.update_id))
+                )
+            user = await self._user(session, incoming)
+            session.add(self._incoming_entry(user, incoming, incoming.payload))
+            await self._drop(session, inbox_id)
+            reply = Reply(
+                self.texts("errors.handler_failed", ref=ref),
+                [[Button(self.texts("common.to_menu"), "menu")]],
+            )
+            await queue_replies(session, user, [reply], kind="reply")
+            state_row = await self._state(session, user)
+            state_row.last_buttons = [[b.label, b.payload] for b in reply.all_buttons()]
+        return [reply]
+
+    async def _drop_inbox(self, inbox_id: int | None) -> None:
+        if inbox_id is None:
+            return
+        async with self.db.session() as session:
+            await self._drop(session, inbox_id)
+
+    @staticmethod
+    async def _drop(session: AsyncSession, inbox_id: int | None) -> None:
+        if inbox_id is not None:
+            await session.execute(
+                delete(InboxEntry)
+                .where(InboxEntry.id == inbox_id)
+                .execution_options(synchronize_session=False)
+            )
 
     async def already_handled(self, incoming: Incoming) -> bool:
         async with self.db.session() as session:
             row = await session.get(ProcessedUpdate, (incoming.channel, str(incoming.update_id)))
             return row is not None
 
-    async def _handle(self, session: AsyncSession, incoming: Incoming) -> list[Reply]:
+    async def _handle(
+        self, session: AsyncSession, incoming: Incoming, inbox_id: int | None = None
+    ) -> list[Reply]:
+        await self._drop(session, inbox_id)
         if incoming.update_id is not None:
             # The primary key decides: a re-delivered update fails this insert, and
             # handle() then returns no replies.
@@ -93,24 +175,18 @@ class DialogueEngine:
         state = State(step=state_row.step, data=copy.deepcopy(state_row.data or {}))
 
         payload = incoming.payload or self._payload_for_label(state_row, incoming.text)
-        session.add(
-            TranscriptEntry(
-                user_id=user.id,
-                direction="in",
-                text=incoming.text or (f"[{incoming.attachment}]" if incoming.attachment else ""),
-                payload=payload[:255] if payload else None,
-                platform_message_id=incoming.message_id,
-                platform_update_id=None if incoming.update_id is None else str(incoming.update_id),
-                created_at=incoming.time,
-            )
-        )
+        session.add(self._incoming_entry(user, incoming, payload))
         if payload and payload != incoming.payload:
             incoming = Incoming(**{**incoming.__dict__, "payload": payload})
 
         ctx = Context(incoming, user, state, self.texts, session, self.services, self.menu)
-        if not await self.router.dispatch(incoming, ctx):
-            ctx.say("menu.not_understood")
-            ctx.show_menu()
+        for hook in self.hooks:
+            if await hook(incoming, ctx):
+                break
+        else:
+            if not await self.router.dispatch(incoming, ctx):
+                ctx.say("menu.not_understood")
+                ctx.show_menu()
 
         await queue_replies(session, user, ctx.replies, kind="reply")
 
@@ -121,6 +197,18 @@ class DialogueEngine:
             state_row.last_buttons = [[b.label, b.payload] for b in shown]
         state_row.updated_at = utcnow()
         return ctx.replies
+
+    @staticmethod
+    def _incoming_entry(user: User, incoming: Incoming, payload: str | None) -> TranscriptEntry:
+        return TranscriptEntry(
+            user_id=user.id,
+            direction="in",
+            text=incoming.text or (f"[{incoming.attachment}]" if incoming.attachment else ""),
+            payload=payload[:255] if payload else None,
+            platform_message_id=incoming.message_id,
+            platform_update_id=None if incoming.update_id is None else str(incoming.update_id),
+            created_at=incoming.time,
+        )
 
     async def last_buttons(self, channel: str, platform_user_id: str) -> list[tuple[str, str]]:
         """The buttons the user was last shown, as (label, payload)."""

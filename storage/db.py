@@ -42,6 +42,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 class Database:
     def __init__(self, url: str, *, echo: bool = False, schema: str = "") -> None:
         self.url = url
+        self.schema = schema if schema else ""
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         connect_args: dict = {}
@@ -64,7 +65,9 @@ class Database:
         )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"navbot_schema": self.schema}
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -75,6 +75,8 @@ class User(Base):
     # chat, so one chat's messages go out in order from one worker at a time.
     outbox_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     outbox_lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    # Since when a member of staff has this conversation (None: the bot answers).
+    with_person_since: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ConversationState(Base):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import event
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OUT_KINDS, TranscriptEntry, User
@@ -20,8 +20,8 @@ from storage.models import OUT_KINDS, TranscriptEntry, User
 if TYPE_CHECKING:
     from handlers.core import Reply
 
-# session.info key: the channels that got new rows in this transaction, for wake-up.
-_WAKE = "navbot_outbox_wake"
+# session.info key set by storage.db.Database: the PostgreSQL schema of the tables.
+SCHEMA_INFO = "navbot_schema"
 
 
 async def queue_replies(
@@ -54,27 +54,17 @@ async def queue_replies(
     await session.flush()  # one batched insert; ids come back in order
     for reply, entry in zip(replies, entries, strict=True):
         reply.transcript_id = entry.id
-    channels: set[str] = session.info.setdefault(_WAKE, set())
-    channels.add(user.channel)
+        reply.user_id = user.id
+    if session.bind.dialect.name == "postgresql":
+        # Delivered at commit to every process LISTENing: another worker may send these.
+        schema = str(session.info.get(SCHEMA_INFO, ""))
+        await session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": notify_channel(schema), "payload": f"{user.channel}:{user.id}"},
+        )
     return entries
 
 
-def channels_to_wake(session: AsyncSession) -> set[str]:
-    """The channels that got outgoing rows in this session (read after the commit)."""
-    return set(session.info.get(_WAKE, ()))
-
-
-def on_commit(session: AsyncSession, callback) -> None:  # type: ignore[no-untyped-def]
-    """Call `callback(channels)` after this session's transaction commits, with the
-    channels that got new outgoing rows in it (nothing on rollback)."""
-
-    def after_commit(sync_session) -> None:  # type: ignore[no-untyped-def]
-        channels = sync_session.info.pop(_WAKE, None)
-        if channels:
-            callback(set(channels))
-
-    def after_rollback(sync_session) -> None:  # type: ignore[no-untyped-def]
-        sync_session.info.pop(_WAKE, None)
-
-    event.listen(session.sync_session, "after_commit", after_commit, once=True)
-    event.listen(session.sync_session, "after_soft_rollback", after_rollback, once=True)
+def notify_channel(schema: str) -> str:
+    """The PostgreSQL NOTIFY channel of one database schema's outbox."""
+    return f"navbot_outbox_{schema}" if schema else "navbot_outbox"

@@ -54,6 +54,7 @@ class Running:
         await self.app.start()
         self.telegram = TelegramChannel(self.app, **self._limits("telegram"))
         self.vk = VkChannel(self.app, **self._limits("vk"))
+        await self.app.serve()
         connects = self.vk_fake.lp_connects
         self.tasks = [asyncio.create_task(self.telegram.run()), asyncio.create_task(self.vk.run())]
         await wait_until(lambda: self.vk_fake.lp_connects > connects)

@@ -175,9 +175,9 @@ async def test_flood_control_delays_but_loses_nothing(running: Running, fake_tel
     fake_vk.errors_next = [6, 9, 6, 6]
 
     async def remind(user_id: int, n: int) -> bool:
-        return await app.delivery.notify(
-            user_id, [Reply(f"Напоминание {n}-1"), Reply(f"Напоминание {n}-2")]
-        )
+        replies = [Reply(f"Напоминание {n}-1"), Reply(f"Напоминание {n}-2")]
+        await app.delivery.notify(user_id, replies)
+        return await app.delivery.flush(replies)  # waits until they were sent
 
     results = await asyncio.gather(
         *(remind(user, n) for n, user in enumerate(telegram_users + vk_users))
@@ -207,9 +207,13 @@ async def test_many_messages_are_paced_under_the_platform_limits(
         await session.flush()
         ids = [user.id for user in users]
     fake_telegram.chats.update(range(10_000, 10_040))  # they wrote to the bot before
-    results = await asyncio.gather(
-        *(app.delivery.notify(i, [Reply("Приём документов")]) for i in ids)
-    )
+
+    async def announce(user_id: int) -> bool:
+        replies = [Reply("Приём документов")]
+        await app.delivery.notify(user_id, replies)
+        return await app.delivery.flush(replies)
+
+    results = await asyncio.gather(*(announce(i) for i in ids))
     assert all(results)
     assert not fake_telegram.rejected and not fake_vk.rejected
     assert len(fake_telegram.sent) == 40 and len(fake_vk.sent) == 25
@@ -224,10 +228,12 @@ async def test_a_user_who_blocked_the_bot_stops_receiving(running: Running, fake
         user_id = await _reach(parent)
         fake.blocked.add(parent.user_id)
         first = Reply("Статус заявки изменился")
-        assert not await app.delivery.notify(user_id, [first])
+        await app.delivery.notify(user_id, [first])
+        assert not await app.delivery.flush([first])  # the platform refused it
         attempts = len(fake.calls)
         second = Reply("Напоминание")
-        assert not await app.delivery.notify(user_id, [second])
+        assert not await app.delivery.notify(user_id, [second])  # known unreachable
+        assert not await app.delivery.flush([second])
         assert len(fake.calls) == attempts  # not even tried
         async with app.db.session() as session:
             user = await session.get(User, user_id)
@@ -245,7 +251,8 @@ async def test_long_button_payload_fits_callback_data_and_works_after_restart(
     for parent in parents:
         user_id = await _reach(parent)
         offer = Reply("Подтвердите муниципалитет", [[Button("Минводы", payload)]])
-        assert await running.app.delivery.notify(user_id, [offer])
+        await running.app.delivery.notify(user_id, [offer])
+        assert await running.app.delivery.flush([offer])
     data = parents[0].data_for("Минводы")
     assert len(data.encode()) <= 64
     assert len(parents[1].payload_for("Минводы").encode()) <= 255
@@ -283,7 +290,8 @@ async def test_user_text_is_escaped_and_long_replies_are_split_at_paragraphs(
     paragraphs = [f"Абзац {n}. " + "текст " * 330 for n in range(3)]
     long = Reply("\n\n".join(p.strip() for p in paragraphs), [[Button("В меню", "menu")]])
     before = len(fake_telegram.to(1401))
-    assert await running.app.delivery.notify(user_id, [long])
+    await running.app.delivery.notify(user_id, [long])
+    assert await running.app.delivery.flush([long])
     parts = fake_telegram.to(1401)[before:]
     assert len(parts) == 2
     assert [p.text.count("Абзац") for p in parts] == [2, 1]

@@ -41,7 +41,7 @@ async def test_telegram_block_unblock_other_updates_and_groups(running, fake_tel
         await asyncio.sleep(0.02)
     assert (await _user(app, "telegram", 2101)).reachable is False
     calls = len(fake_telegram.calls)
-    assert not await app.delivery.notify(user.id, [Reply("Статус заявки изменился")])
+    assert not await app.delivery.notify(user.id, [Reply("Статус заявки изменился")], wait=True)
     assert not [c for c in fake_telegram.calls[calls:] if c[0] == "sendMessage"]
     # ... and unblocks it: reminders reach them again
     update = await fake_telegram.membership(2101, "member")
@@ -52,7 +52,7 @@ async def test_telegram_block_unblock_other_updates_and_groups(running, fake_tel
         if (await _user(app, "telegram", 2101)).reachable:
             break
         await asyncio.sleep(0.02)
-    assert await app.delivery.notify(user.id, [Reply("Напоминание")])
+    assert await app.delivery.notify(user.id, [Reply("Напоминание")], wait=True)
     assert fake_telegram.to(2101)[-1].text == "Напоминание"
 
     # an edit was not asked for: never delivered; fed by a webhook anyway, it is ignored
@@ -150,5 +150,5 @@ async def test_vk_keyboards_refused_and_permission_errors(running, fake_vk):
     # error 7 is about the token or the community: the parent stays reachable
     user = await _user(app, "vk", 2301)
     fake_vk.errors_next = [7]
-    assert not await app.delivery.notify(user.id, [Reply("Напоминание")])
+    assert not await app.delivery.notify(user.id, [Reply("Напоминание")], wait=True)
     assert (await _user(app, "vk", 2301)).reachable is True

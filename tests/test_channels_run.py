@@ -48,6 +48,7 @@ async def test_webhook_checks_the_secret_token(settings, fake_telegram, fake_vk)
     app = build_app(configured)
     await app.start()
     telegram = TelegramChannel(app)
+    await app.serve()
     task = asyncio.create_task(telegram.run())
     runner = await serve(create_web_app(app, telegram), "127.0.0.1", 0)
     try:
@@ -64,10 +65,14 @@ async def test_webhook_checks_the_secret_token(settings, fake_telegram, fake_vk)
             assert not fake_telegram.to(1801)
             ok = {SECRET_HEADER: "s3cret-token"}
             async with http.post(url, json=_update(2, 1801, "/start"), headers=ok) as r:
-                assert r.status == 200
+                assert r.status == 200  # stored: the answer follows through the outbox
+            await wait_until(lambda: len(fake_telegram.to(1801)) == 2)
             assert "Здравствуйте" in fake_telegram.to(1801)[0].text
             async with http.post(url, json=_update(2, 1801, "/start"), headers=ok) as r:
                 assert r.status == 200  # a re-delivered update: accepted, not answered again
+            await app.inbox.drain()
+            await app.delivery.sweep()
+            await asyncio.sleep(0.5)
             assert len(fake_telegram.to(1801)) == 2
     finally:
         task.cancel()

@@ -24,6 +24,9 @@ class ConsoleSender:
     """Prints replies; numbers the buttons of one turn 1, 2, 3 ... across its replies.
     A message sent outside a turn (a notification) starts its own numbering."""
 
+    # What a previous run left unprinted is not printed into this one.
+    current_session_only = True
+
     def __init__(self, stdout: TextIO) -> None:
         self.stdout = stdout
         self.payloads: list[str] = []

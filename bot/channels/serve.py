@@ -43,6 +43,9 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
             )
         if console is not None and (not messengers or force_console or sys.stdin.isatty()):
             jobs["console"] = console.run()
+        # Every channel's sender is registered now: send what is pending, handle what
+        # was stored and not yet handled, then serve.
+        await app.serve()
         return await _run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
     finally:
         for job in jobs.values():

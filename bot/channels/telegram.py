@@ -2,20 +2,21 @@
 
 Long polling by default; in webhook mode bot/web feeds updates to `feed()`. Messages
 and callback queries become `Incoming` (update_id = Telegram's update_id, so the
-engine ignores a re-delivered update). Replies go out as HTML with everything
-escaped, split at paragraph breaks above 4096 characters, with inline keyboards
-whose callback data never exceeds 64 bytes.
+engine ignores a re-delivered update), stored in the inbox before Telegram is told
+they arrived (the next getUpdates offset, or the webhook's HTTP answer). Replies go
+out as HTML with everything escaped, split at paragraph breaks above 4096 characters,
+with inline keyboards whose callback data never exceeds 64 bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
+import sys
 from typing import Any
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -23,10 +24,12 @@ from aiogram.enums import ChatType, ParseMode
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
+    TelegramConflictError,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.types import (
     BotCommand,
@@ -44,6 +47,11 @@ from bot.delivery import TELEGRAM_LIMITS, DeliveryError, Limits, RetryLater, Tem
 from handlers.core import Incoming, Reply
 
 log = logging.getLogger(__name__)
+
+
+class ChannelStopped(Exception):
+    """The platform refused this bot while it was running (printed as one line)."""
+
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096
@@ -121,10 +129,7 @@ class TelegramChannel:
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
         self.keys = PayloadKeys(app.db)
-        self.dp = Dispatcher()
-        self.dp.message.register(self._on_message)
-        self.dp.callback_query.register(self._on_callback)
-        self.dp.my_chat_member.register(self._on_membership)
+        self._answers: set[asyncio.Task[None]] = set()
         self.sender = TelegramSender(self)
         self.delivery.register(CHANNEL, self.sender, limits)
 
@@ -154,26 +159,43 @@ class TelegramChannel:
 
     # -- incoming ---------------------------------------------------------------------
     async def feed(self, update: dict[str, Any]) -> None:
-        """Handle one raw update (webhook mode)."""
-        await self.dp.feed_raw_update(self.bot, update)
+        """Store one raw update (webhook mode); returns once it is stored, so the HTTP
+        answer tells Telegram only about an update that cannot be lost any more."""
+        parsed = Update.model_validate(update, context={"bot": self.bot})
+        await self.accept([parsed])
 
-    async def _on_message(self, message: Message, event_update: Update) -> None:
+    async def accept(self, updates: list[Update]) -> None:
+        """Turn a batch of updates into messages and store them in the inbox."""
+        messages = [m for m in [await self.to_incoming(u) for u in updates] if m is not None]
+        await self.app.inbox.accept(messages)
+
+    async def to_incoming(self, update: Update) -> Incoming | None:
+        """The message of an update, or None for what the bot does not answer (block /
+        unblock changes are applied here, group chats and other update types ignored)."""
+        if update.message is not None:
+            return self._message(update.message, update.update_id)
+        if update.callback_query is not None:
+            return await self._callback(update.callback_query, update.update_id)
+        if update.my_chat_member is not None:
+            await self._on_membership(update.my_chat_member)
+        return None
+
+    def _message(self, message: Message, update_id: int) -> Incoming | None:
         if message.chat.type != ChatType.PRIVATE or message.from_user is None:
-            return
+            return None
         text = message.text or message.caption or ""
         kind = None if message.text else str(message.content_type)
-        incoming = Incoming(
+        return Incoming(
             channel=CHANNEL,
             user_id=str(message.from_user.id),
             chat_id=str(message.chat.id),
             text=text,
-            update_id=str(event_update.update_id),
+            update_id=str(update_id),
             message_id=str(message.message_id),
             time=message.date,
             user_name=message.from_user.full_name,
             attachment=kind,
         )
-        await self._handle(incoming)
 
     async def _on_membership(self, change: ChatMemberUpdated) -> None:
         """A parent blocked the bot (nothing more is sent to them) or unblocked it."""
@@ -185,28 +207,30 @@ class TelegramChannel:
             log.info("telegram: chat %s %s the bot", change.chat.id, status)
             await self.delivery.set_reachable(CHANNEL, str(change.chat.id), reachable)
 
-    async def _on_callback(self, query: CallbackQuery, event_update: Update) -> None:
-        try:
-            await query.answer()
-        except TelegramAPIError as exc:
-            log.info("answerCallbackQuery failed: %s", exc)
+    async def _callback(self, query: CallbackQuery, update_id: int) -> Incoming | None:
+        # Answered at once (the spinner on the parent's button stops), in the background.
+        task = asyncio.create_task(self._answer(query))
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
         message = query.message
+        if message is not None and message.chat.type != ChatType.PRIVATE:
+            return None
         chat_id = str(message.chat.id) if message is not None else str(query.from_user.id)
         payload = await self.keys.expand(query.data or "") or "menu"
-        incoming = Incoming(
+        return Incoming(
             channel=CHANNEL,
             user_id=str(query.from_user.id),
             chat_id=chat_id,
             payload=payload,
-            update_id=str(event_update.update_id),
+            update_id=str(update_id),
             user_name=query.from_user.full_name,
         )
-        await self._handle(incoming)
 
-    async def _handle(self, incoming: Incoming) -> None:
-        replies = await self.engine.handle(incoming)
-        if replies:
-            await self.delivery.deliver(CHANNEL, incoming.chat_id, replies)
+    async def _answer(self, query: CallbackQuery) -> None:
+        try:
+            await self.bot.answer_callback_query(query.id)
+        except TelegramAPIError as exc:
+            log.info("answerCallbackQuery failed: %s", exc)
 
     # -- lifecycle --------------------------------------------------------------------
     async def run(self) -> None:
@@ -222,24 +246,54 @@ class TelegramChannel:
             return
         await self.bot.delete_webhook(drop_pending_updates=False)
         log.info("telegram: long polling started")
-        polling = asyncio.create_task(
-            self.dp.start_polling(
-                self.bot,
-                handle_signals=False,
-                close_bot_session=False,
-                allowed_updates=ALLOWED_UPDATES,
-                polling_timeout=self.polling_timeout,
-            )
-        )
-        try:
-            await asyncio.shield(polling)
-        except asyncio.CancelledError:
-            # Cancelling start_polling would leave its poller running: stop it properly.
-            with contextlib.suppress(RuntimeError):
-                await self.dp.stop_polling()
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
-            raise
+        await self.poll()
+        # Another process polls this token: this one goes on sending the outbox.
+        await asyncio.Event().wait()
+
+    async def poll(self) -> None:
+        """getUpdates in a loop. A batch is confirmed to Telegram (the next call's offset)
+        only after it was stored. Network and server errors are retried with backoff; a
+        second process polling the same token (409 Conflict) makes this one stop polling,
+        said in one line, while its delivery worker goes on sending."""
+        offset: int | None = None
+        delay = 1.0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset,
+                    timeout=self.polling_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=self.polling_timeout + 10,
+                )
+            except TelegramConflictError:
+                message = (
+                    "telegram: another process is polling this bot token (409 Conflict); "
+                    "this process stops polling and only sends. Run one poller per token, "
+                    "or use webhooks to serve several processes."
+                )
+                log.error(message)
+                print(f"navbot: {message}", file=sys.stderr, flush=True)
+                return
+            except TelegramUnauthorizedError as exc:
+                raise ChannelStopped(
+                    "telegram.token was rejected by Telegram (401 Unauthorized)"
+                ) from exc
+            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as exc:
+                wait = float(exc.retry_after) if isinstance(exc, TelegramRetryAfter) else delay
+                log.warning("telegram: getUpdates failed (%s); again in %.0fs", exc, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, 60.0)
+                continue
+            except TelegramAPIError as exc:
+                log.warning("telegram: getUpdates failed (%s); again in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            delay = 1.0
+            if not updates:
+                continue
+            await self.accept(updates)
+            offset = updates[-1].update_id + 1
 
     async def close(self) -> None:
         await self.bot.session.close()

@@ -3,8 +3,9 @@
 `VkApiGroup` (20 requests/s) with an explicit API version and a `requests` session
 that points vk_api's fixed URL at `settings.vk.api_base` (every method call, the
 long-poll server request included; the long-poll server URL VK returns is used as
-given). Bots Long Poll runs in a thread feeding an asyncio queue and reconnects with
-backoff when the network fails. `message_new` and `message_event` (callback buttons,
+given). Bots Long Poll runs in a thread that hands each batch to the inbox (stored with the ts
+to go on from before the next batch is asked for) and reconnects with backoff when the
+network fails. `message_new` and `message_event` (callback buttons,
 answered with messages.sendMessageEventAnswer) become `Incoming` with update_id = the
 event_id.
 
@@ -20,6 +21,7 @@ retried send is never shown twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -193,7 +195,6 @@ def _delivery_exception(exc: Exception) -> Exception:
 
 
 class VkChannel:
-    QUEUE_SIZE = 1000
     MAX_CLIENTS = 50_000
 
     def __init__(self, app: Any, limits: Limits = VK_LIMITS) -> None:
@@ -214,7 +215,6 @@ class VkChannel:
         self.sender = VkSender(self)
         self.delivery.register(CHANNEL, self.sender, limits)
         self._stopping = threading.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         # peer id -> the app they last wrote from; unknown peers get the full keyboards
         self._clients: OrderedDict[str, ClientInfo] = OrderedDict()
         self.keyboards_off = False
@@ -342,54 +342,64 @@ class VkChannel:
         except Exception as exc:
             log.info("sendMessageEventAnswer failed: %s", exc)
 
-    async def handle_event(self, event: dict[str, Any]) -> None:
-        try:
-            incoming = await self.to_incoming(event)
-            if incoming is None:
-                return
-            replies = await self.engine.handle(incoming)
-            if replies:
-                await self.delivery.deliver(CHANNEL, incoming.chat_id, replies)
-        except Exception:
-            log.exception("vk: event %s failed", event.get("event_id"))
+    async def store(self, events: list[dict[str, Any]], ts: str | None) -> None:
+        """Store a long-poll batch in the inbox, with the ts to go on from; the poller asks
+        VK for the next batch only after this returns."""
+        messages: list[Incoming] = []
+        for event in events:
+            try:
+                incoming = await self.to_incoming(event)
+            except Exception as exc:
+                log.warning("vk: event %s ignored: %s", event.get("event_id"), type(exc).__name__)
+                continue
+            if incoming is not None:
+                messages.append(incoming)
+        await self.app.inbox.accept(messages, cursor=(CHANNEL, ts) if ts else None)
 
     # -- long poll --------------------------------------------------------------------
-    def _poll(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def _poll(self, loop: asyncio.AbstractEventLoop, start_ts: str | None) -> None:
         longpoll: VkBotLongPoll | None = None
-        last_ts: str | None = None
+        last_ts: str | None = start_ts
         delay = 1.0
         while not self._stopping.is_set():
             try:
                 if longpoll is None:
                     longpoll = VkBotLongPoll(self.vk, self.group_id, wait=self.wait)
-                    # Go on from where the broken connection stopped, so events sent
+                    # Go on from where the last stored batch ended, so events sent
                     # meanwhile are not skipped (VK answers `failed: 1` if too old).
                     longpoll.ts = last_ts or longpoll.ts
                     log.info("vk: bots long poll connected")
-                for event in longpoll.check():
-                    asyncio.run_coroutine_threadsafe(queue.put(event.raw), loop).result()
-                last_ts = longpoll.ts
+                events = [event.raw for event in longpoll.check()]
+                ts = str(longpoll.ts) if longpoll.ts is not None else None
+                if events or ts != last_ts:
+                    asyncio.run_coroutine_threadsafe(self.store(events, ts), loop).result()
+                last_ts = ts
                 delay = 1.0
             except Exception as exc:
                 if self._stopping.is_set():
                     break
-                log.warning("vk: long poll failed (%s); reconnecting in %.0fs", exc, delay)
+                log.warning(
+                    "vk: long poll failed (%s); reconnecting in %.0fs", type(exc).__name__, delay
+                )
                 longpoll = None  # re-fetch the server and key
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 60.0)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.QUEUE_SIZE)
-        thread = threading.Thread(target=self._poll, args=(loop, queue), daemon=True)
-        thread.start()
+        start_ts = await self.app.inbox.cursor(CHANNEL)
+        self._stopping.clear()
+        stopped = asyncio.Event()
+
+        def poll() -> None:
+            try:
+                self._poll(loop, start_ts)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is already closed
+                    loop.call_soon_threadsafe(stopped.set)
+
+        threading.Thread(target=poll, name="vk-longpoll", daemon=True).start()
         try:
-            while True:
-                event = await queue.get()
-                task = asyncio.create_task(self.handle_event(event))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            await stopped.wait()
         finally:
             self._stopping.set()
-            if self._tasks:
-                await asyncio.wait(self._tasks, timeout=10)

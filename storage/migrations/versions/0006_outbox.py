@@ -1,5 +1,6 @@
 """Outbox and inbox: kinds and authors of outgoing messages, chat leases for the
-delivery workers, stored incoming updates, long-poll cursors.
+delivery workers, conversations taken by a person, stored incoming updates, long-poll
+cursors.
 
 Revision ID: 0006
 Revises: 0005
@@ -21,6 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("outbox_owner", sa.String(64), nullable=True))
         batch.add_column(sa.Column("outbox_lease_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("with_person_since", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("transcript") as batch:
         batch.add_column(sa.Column("kind", sa.String(16), nullable=True))
         batch.add_column(sa.Column("author", sa.String(64), nullable=True))
@@ -62,5 +64,6 @@ def downgrade() -> None:
         batch.drop_column("author")
         batch.drop_column("kind")
     with op.batch_alter_table("users") as batch:
+        batch.drop_column("with_person_since")
         batch.drop_column("outbox_lease_until")
         batch.drop_column("outbox_owner")

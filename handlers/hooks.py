@@ -1,0 +1,66 @@
+"""Checks the engine runs before routing a message (DialogueEngine.hooks).
+
+- `FloodLimit`: a parent sending dozens of messages a second gets one polite notice;
+  the excess is recorded in the transcript and not answered, and nobody else waits.
+- `with_person`: while a member of staff has the conversation (users.with_person_since),
+  the parent's messages are recorded and the bot does not answer on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+
+from sqlalchemy import select
+
+from handlers.core import Context, Incoming
+from storage.models import TranscriptEntry
+
+
+class FloodLimit:
+    """More than `limit` messages from one parent in `seconds` while answers to them are
+    still unsent: one notice per burst, and silence until the parent slows down."""
+
+    MAX_PARENTS = 50_000
+
+    def __init__(self, limit: int = 20, seconds: float = 10.0) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._seen: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self._warned: dict[tuple[str, str], float] = {}
+
+    async def __call__(self, incoming: Incoming, ctx: Context) -> bool:
+        key = (incoming.channel, incoming.user_id)
+        now = time.monotonic()
+        stamps = self._seen.pop(key, None) or deque()
+        self._seen[key] = stamps
+        while stamps and now - stamps[0] >= self.seconds:
+            stamps.popleft()
+        stamps.append(now)
+        while len(self._seen) > self.MAX_PARENTS:
+            old, _ = self._seen.popitem(last=False)
+            self._warned.pop(old, None)
+        if len(stamps) <= self.limit or not await self._ahead_of_answers(ctx):
+            self._warned.pop(key, None)
+            return False
+        warned = self._warned.get(key)
+        if warned is None or now - warned >= self.seconds:
+            self._warned[key] = now
+            ctx.say("flood.notice")
+        return True
+
+    @staticmethod
+    async def _ahead_of_answers(ctx: Context) -> bool:
+        """Whether the parent writes before the bot's answers to them went out: a parent
+        who reads each answer before writing again is never a flood, however fast."""
+        pending = await ctx.session.scalar(
+            select(TranscriptEntry.id)
+            .where(TranscriptEntry.user_id == ctx.user.id, TranscriptEntry.status == "pending")
+            .limit(1)
+        )
+        return pending is not None
+
+
+async def with_person(incoming: Incoming, ctx: Context) -> bool:
+    """A conversation a member of staff has taken: recorded, not answered by the bot."""
+    return ctx.user.with_person_since is not None
