@@ -203,6 +203,7 @@ async def _move(
 ) -> Counter[str]:
     """Move up to `limit` planned deliveries of `channel` to the outbox, in one transaction."""
     moved: Counter[str] = Counter()
+    queued: list[Reply] = []
     async with app.db.session() as session:
         claimed = (
             await session.execute(
@@ -242,13 +243,13 @@ async def _move(
                 continue
             links = []
             for delivery_id, user_id in mine:
-                (entry,) = await queue_replies(
-                    session, users[user_id], [campaign_reply(campaign)], kind="campaign"
-                )
+                reply = campaign_reply(campaign)
+                (entry,) = await queue_replies(session, users[user_id], [reply], kind="campaign")
+                queued.append(reply)
                 links.append({"id": delivery_id, "transcript_id": entry.id})
             if links:
                 await session.execute(update(CampaignDelivery), links)
-        wake_delivery(app, session)
+    wake_delivery(app, queued)
     return moved
 
 

@@ -30,12 +30,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handlers.core import Context, Incoming, State
+from handlers.core import Context, Incoming, Reply, State
 from handlers.reminders import compose, policy
 from storage import reminders as rows
 from storage.db import Database
 from storage.models import ConversationState, Reminder, User, utcnow
-from storage.outbox import on_commit, queue_replies
+from storage.outbox import queue_replies
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,11 @@ def channel_rate(app: Any, channel: str) -> float:
     return float(per_second) or DEFAULT_RATE
 
 
-def wake_delivery(app: Any, session: Any) -> None:
-    """Ask the delivery workers to look at the outbox once this transaction commits."""
-    wake = getattr(app.delivery, "wake", None)
-    if callable(wake):
-        on_commit(session, wake)
+def wake_delivery(app: Any, replies: list[Reply]) -> None:
+    """After the commit: this process's delivery worker sends these at once (workers of
+    other processes hear of them through PostgreSQL NOTIFY or their sweep)."""
+    if replies and getattr(app.delivery, "running", False):
+        app.delivery.submit(replies)
 
 
 def reminder_context(app: Any, session: Any, user: User) -> Context:
@@ -157,8 +157,8 @@ async def queue_due_reminders(
             wanted = min(batch, cap - moved)
             async with app.db.session() as session:
                 claimed = await rows.claim_due(session, now, channel, wanted)
-                await _queue_batch(app, session, claimed, now, result)
-                wake_delivery(app, session)
+                queued = await _queue_batch(app, session, claimed, now, result)
+            wake_delivery(app, queued)
             moved += len(claimed)
             if len(claimed) < wanted:
                 break
@@ -167,7 +167,7 @@ async def queue_due_reminders(
 
 async def _queue_batch(
     app: Any, session: Any, claimed: list[tuple[Reminder, User]], now: datetime, result: TickResult
-) -> None:
+) -> list[Reply]:
     """Queue one message per parent for the claimed reminders, in the caller's transaction.
 
     Claimed oldest first: a parent's first one carries the message; the parent's others due
@@ -182,12 +182,12 @@ async def _queue_batch(
             carriers[user.id] = (reminder, user)
     result.confirmed += len(await rows.mark_all(session, confirmed, "confirmed"))
     if not carriers:
-        return
+        return []
     carrier_ids = [reminder.id for reminder, _ in carriers.values()]
     result.superseded += await rows.supersede(session, list(carriers), carrier_ids, now)
     # Conditional on "planned": what another ticker has just taken is not queued again.
     taken = set(await rows.mark_all(session, carrier_ids, "sent", sent_at=now))
-    links, buttons = [], []
+    links, buttons, queued = [], [], []
     for reminder, user in carriers.values():
         if reminder.id not in taken:
             continue
@@ -199,6 +199,7 @@ async def _queue_batch(
             result.failed += 1
             continue
         (entry,) = await queue_replies(session, user, [reply], kind="reminder")
+        queued.append(reply)
         links.append({"rid": reminder.id, "tid": entry.id})
         # Typing a button's words presses it: the reminder's buttons are the ones shown last.
         buttons.append({"uid": user.id, "lb": [[b.label, b.payload] for b in reply.all_buttons()]})
@@ -219,6 +220,7 @@ async def _queue_batch(
             .values(last_buttons=bindparam("lb", type_=states.c.last_buttons.type)),
             buttons,
         )
+    return queued
 
 
 class Ticker:
