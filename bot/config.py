@@ -102,8 +102,8 @@ class RemindersSection(_Section):
     tick_seconds: int = Field(30, ge=1, le=60)
     # Reminders moved to the outbox in one transaction.
     batch: int = Field(200, ge=1, le=5000)
-    # Reminders moved per channel in one tick; 0: what the platform sends in one tick
-    # (its messages/s times tick_seconds), so the outbox never holds a long backlog.
+    # Reminders moved per channel in one tick; 0: enough to keep two ticks' worth of the
+    # platform's rate (messages/s times tick_seconds) waiting in the outbox, no more.
     per_tick: int = Field(0, ge=0, le=1_000_000)
     # Run the ticker in `navbot run` (switch off in a process that only serves webhooks).
     ticker: bool = True

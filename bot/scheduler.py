@@ -140,7 +140,8 @@ async def queue_due_reminders(
     app: Any, now: datetime, *, per_channel: int | None = None, batch: int | None = None
 ) -> TickResult:
     """Move the reminders due by `now` to the outbox (daytime only); at most `per_channel`
-    per channel in this call (default: what the platform sends in one tick)."""
+    per channel in this call (default: up to two ticks' worth of the platform's rate
+    waiting in the outbox)."""
     result = TickResult()
     rule = policy(app.region)
     if not rule.is_daytime(now):
@@ -151,7 +152,17 @@ async def queue_due_reminders(
     async with app.db.session() as session:
         channels = await rows.due_channels(session, now)
     for channel in channels:
-        cap = per_channel or max(1, int(channel_rate(app, channel) * tick_seconds))
+        if per_channel:
+            cap = per_channel
+        else:
+            # Keep about two ticks' worth of the platform's rate waiting in the outbox:
+            # enough that the delivery worker never runs dry between ticks, little enough
+            # that a parent's answer never queues behind a long backlog.
+            async with app.db.session() as session:
+                waiting = await rows.waiting_in_outbox(session, channel)
+            cap = int(2 * channel_rate(app, channel) * tick_seconds) - waiting
+            if cap <= 0:
+                continue
         moved = 0
         while moved < cap:
             wanted = min(batch, cap - moved)

@@ -120,6 +120,23 @@ async def due_channels(session: AsyncSession, now: datetime) -> list[str]:
     return sorted(rows)
 
 
+async def waiting_in_outbox(session: AsyncSession, channel: str) -> int:
+    """Reminders of `channel` queued in the outbox and not yet sent."""
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(TranscriptEntry)
+            .join(User, TranscriptEntry.user_id == User.id)
+            .where(
+                User.channel == channel,
+                TranscriptEntry.kind == "reminder",
+                TranscriptEntry.status == "pending",
+            )
+        )
+        or 0
+    )
+
+
 async def claim_due(
     session: AsyncSession, now: datetime, channel: str, limit: int
 ) -> list[tuple[Reminder, User]]:
