@@ -144,7 +144,7 @@ async def offer_rows(ctx: Context) -> list[list[Button]]:
 
 async def stop_confirmed(ctx: Context) -> None:
     """The parent confirmed the child's data: stop every reminder not yet sent."""
-    await rows.stop(ctx.session, ctx.user.id, "confirmed", now(ctx))
+    await rows.stop(ctx.session, ctx.user.id, "confirmed")
 
 
 def compose(ctx: Context) -> Reply:
@@ -226,7 +226,7 @@ async def snooze(ctx: Context) -> None:
 
 async def opt_out(ctx: Context) -> None:
     ctx.finish()
-    stopped = await rows.stop(ctx.session, ctx.user.id, "opted_out", now(ctx))
+    stopped = await rows.stop(ctx.session, ctx.user.id, "opted_out")
     buttons = [[ctx.button("reminders.on_button", "remind:on")], [menu_button(ctx)]]
     ctx.say("reminders.stopped" if stopped else "reminders.stopped_nothing", buttons)
 

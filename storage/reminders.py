@@ -45,9 +45,7 @@ async def plan_series(
     return rows
 
 
-async def stop(
-    session: AsyncSession, user_id: int, state: str, now: datetime, kind: str = KIND
-) -> int:
+async def stop(session: AsyncSession, user_id: int, state: str, kind: str = KIND) -> int:
     """Stop the user's reminders: planned ones become `state` ("confirmed" or
     "opted_out"), and a reminder already in the outbox but not yet sent is withdrawn
     (its outgoing row expires). Returns how many reminders were stopped."""
