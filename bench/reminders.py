@@ -140,7 +140,7 @@ def report(
     )
 
 
-async def run(count: int, database: dict[str, str]) -> None:
+async def run(count: int, database: dict[str, str], per_tick: int = 0) -> None:
     telegram_fake, vk_fake = FakeTelegram(), FakeVk()
     await telegram_fake.start()
     await vk_fake.start()
@@ -149,7 +149,7 @@ async def run(count: int, database: dict[str, str]) -> None:
             bot={"data_dir": Path(tmp) / "data", "regions_dir": any_hour_region(Path(tmp) / "r")},
             database=database or {"url": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"},
             catalogue={"load_sample": False},
-            reminders={"tick_seconds": 1},
+            reminders={"tick_seconds": 1, "per_tick": per_tick},
             telegram={"token": telegram_fake.token, "api_base": telegram_fake.base},
             vk={
                 "token": vk_fake.token,
@@ -195,6 +195,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument(
+        "--per-tick",
+        type=int,
+        default=0,
+        help="reminders moved per channel and tick (default 0: as `navbot run` does)",
+    )
+    parser.add_argument(
         "--database",
         default="",
         help="postgresql+asyncpg://... to run on PostgreSQL (a throw-away schema is used)",
@@ -207,7 +213,7 @@ def main() -> None:
         asyncio.run(pg_execute(args.database, f'CREATE SCHEMA "{schema}"'))
         database = {"url": args.database, "schema_name": schema}
     try:
-        asyncio.run(run(args.count, database))
+        asyncio.run(run(args.count, database, args.per_tick))
     finally:
         if schema:
             asyncio.run(pg_execute(args.database, f'DROP SCHEMA "{schema}" CASCADE'))
