@@ -1,5 +1,6 @@
 """FAQ benchmark: accuracy of matcher variants on the dev set, and answer time at the
-shipped base and at a base of 5,000 synthetic entries.
+shipped base (dev set; real corpus with its robustness suite) and at a base of 5,000
+synthetic entries.
 
     .venv/bin/python bench/faq_bench.py [--entries 5000] [--repeat 3]
 
@@ -23,8 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.faq_tools import REAL_CORPUS, corpus_items  # noqa: E402
 from handlers.faq import matcher  # noqa: E402
-from handlers.faq.evaluate import Labelled, evaluate, read_labelled  # noqa: E402
+from handlers.faq.evaluate import Labelled, evaluate, read_corpus, read_labelled  # noqa: E402
 from handlers.faq.kb import Entry, KnowledgeBase, load_kb  # noqa: E402
 from handlers.faq.matcher import Analyzer, Candidate, Found, normalise  # noqa: E402
 from handlers.faq.service import Faq  # noqa: E402
@@ -205,16 +207,20 @@ def compare(items: list[Labelled]) -> None:
         )
 
 
-def timings(faq: Faq, questions: list[str], repeat: int, cold: bool) -> list[float]:
+def timings(
+    faq: Faq, questions: list[str | tuple[str, str | None]], repeat: int, cold: bool
+) -> list[float]:
+    """Milliseconds per answer; a question may come with the message before it."""
     samples = []
     for _ in range(repeat):
         for question in questions:
+            text, previous = question if isinstance(question, tuple) else (question, None)
             if cold:
                 matcher.lemma.cache_clear()
                 matcher.known.cache_clear()
                 faq.index.analyzer._corrections.clear()
             start = time.perf_counter()
-            faq.decide(question)
+            faq.decide(text, previous=previous)
             samples.append((time.perf_counter() - start) * 1000)
     return samples
 
@@ -265,6 +271,12 @@ def speed(items: list[Labelled], size: int, repeat: int) -> None:
     )
     describe("  answer time, cold caches", timings(faq, questions, 1, cold=True))
     describe("  answer time, warm caches", timings(faq, questions, repeat, cold=False))
+    messages = [(i.question, i.previous) for i in corpus_items("all", "robust")]
+    messages += [(i.question, None) for i in read_corpus(REAL_CORPUS)]
+    describe("  real corpus + robust suite, cold caches", timings(faq, messages, 1, cold=True))
+    describe(
+        "  real corpus + robust suite, warm caches", timings(faq, messages, repeat, cold=False)
+    )
 
     big = synthetic(kb, size)
     start = time.perf_counter()

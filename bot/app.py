@@ -23,6 +23,7 @@ from handlers.reminders import policy as reminder_policy
 from storage.db import Database
 from storage.models import utcnow
 from texts import REGIONS_DIR, Region, Texts, load_region
+from texts.consent import load_consent
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,13 @@ class App:
 
 
 def build_app(settings: Settings) -> App:
+    # Everything the region needs is read here, so a missing or broken file stops every
+    # command at start with one line naming it: the profile (with its municipalities),
+    # the consent text, the FAQ base with the profile's answers.
     region = load_region(settings.bot.region, settings.bot.regions_dir or REGIONS_DIR)
     check_region(region)
     reminder_policy(region)  # a malformed [reminders] table stops the start here
+    consent = load_consent(region.id, settings.bot.regions_dir)
     texts = Texts(region)
     db = Database(
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
@@ -68,7 +73,9 @@ def build_app(settings: Settings) -> App:
     router = build_router()
     delivery = Delivery(db, reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours))
     # `clock` is the one source of "now" for reminders and campaigns (fixed in tests).
-    services = SimpleNamespace(settings=settings, delivery=delivery, router=router, clock=utcnow)
+    services = SimpleNamespace(
+        settings=settings, delivery=delivery, router=router, consent=consent, clock=utcnow
+    )
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)
     services.request_status = RequestStatusService(db, delivery, texts)

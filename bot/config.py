@@ -9,6 +9,7 @@ section and key, e.g. NAVBOT_TELEGRAM__TOKEN, NAVBOT_DATABASE__URL.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,11 @@ class DatabaseSection(_Section):
         return value
 
 
+# A bot token as @BotFather gives it: the bot's numeric id, a colon, then letters, digits,
+# '_' and '-' ("123456789:AAH..."). Checked before any call is made with it.
+_TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
+
+
 class TelegramSection(_Section):
     token: SecretStr | None = None
     api_base: str = "https://api.telegram.org"
@@ -64,6 +70,17 @@ class TelegramSection(_Section):
     webhook_secret: SecretStr | None = None
     # Seconds a getUpdates long-poll request waits for news (polling mode).
     polling_timeout: int = Field(25, ge=0, le=50)
+
+    @field_validator("token")
+    @classmethod
+    def _token_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            if not _TELEGRAM_TOKEN.fullmatch(value.get_secret_value()):
+                raise ValueError(
+                    "not a Telegram bot token: expected the bot's id, ':' and the key, "
+                    "as @BotFather gives it (123456789:AAH...)"
+                )
+        return value
 
 
 class VkSection(_Section):
@@ -159,7 +176,9 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"unknown key '{key}' (see config.example.toml for the valid keys)"
     given = error.get("input")
-    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    secret = bool(error["loc"]) and str(error["loc"][-1]) in ("token", "webhook_secret")
+    hidden = isinstance(given, dict) or given is None or secret  # a secret is never echoed
+    shown = "" if hidden else f" (got {given!r})"
     message = error["msg"].removeprefix("Value error, ")
     return f"'{key}': {message}{shown}"
 

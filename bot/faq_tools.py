@@ -10,9 +10,20 @@ from pathlib import Path
 
 from bot.app import App
 from handlers.faq.dialogue import verdict_text
-from handlers.faq.evaluate import evaluate, read_labelled
+from handlers.faq.evaluate import (
+    CorpusItem,
+    evaluate,
+    evaluate_corpus,
+    read_corpus,
+    read_labelled,
+)
+from handlers.faq.robust import robust_suite
 from handlers.faq.service import SUGGEST, Faq, Verdict, check_region, load_faq
 from texts import available_regions, load_region
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_CORPUS = ROOT / "bench" / "corpus" / "faq_real.jsonl"
+DEV_SET = ROOT / "tests" / "faq_dev.jsonl"
 
 
 def _faq(app: App) -> Faq:
@@ -62,14 +73,61 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file",
         type=Path,
+        nargs="?",
         help='labelled questions, one JSON object a line: {"q": "...", "entry_id": "..."}; '
-        "entry_id null means the question must not be answered from the base",
+        "entry_id null means the question must not be answered from the base. Without it, "
+        f"the corpus of real parents' questions ({REAL_CORPUS.relative_to(ROOT)}) is scored",
     )
+    parser.add_argument(
+        "--split",
+        choices=("dev", "heldout", "all"),
+        default="all",
+        help="which sources of the corpus: the ones tuned on (dev), the held-out ones, or all",
+    )
+    parser.add_argument(
+        "--suite",
+        choices=("real", "robust"),
+        default="real",
+        help="real: the questions as found; robust: the same questions (and the dev set) "
+        "rewritten by rules: greetings, typos, fragments, two questions in one, slang",
+    )
+    parser.add_argument("--quiet", action="store_true", help="figures only, without misses")
+
+
+def corpus_items(split: str, suite: str) -> list[CorpusItem]:
+    """The corpus questions of a split; for the robust suite, their rewritten variants and
+    those of the dev set (whose questions count as dev sources)."""
+    items = [i for i in read_corpus(REAL_CORPUS) if split == "all" or i.split == split]
+    if suite == "robust":
+        if split in ("dev", "all"):
+            items += [
+                CorpusItem(
+                    question=item.question,
+                    source=str(DEV_SET.relative_to(ROOT)),
+                    group="dev-set",
+                    split="dev",
+                    label="handoff"
+                    if item.handoff
+                    else "answer"
+                    if item.entry_id
+                    else "not_covered",
+                    entries=(item.entry_id,) if item.entry_id else (),
+                )
+                for item in read_labelled(DEV_SET)
+            ]
+        items = robust_suite(items)
+    return items
 
 
 async def cmd_faq_eval(app: App, args: argparse.Namespace) -> int:
-    report = evaluate(_faq(app), read_labelled(args.file))
-    print("\n".join(report.lines()))
+    if args.file is not None:
+        report = evaluate(_faq(app), read_labelled(args.file))
+        print("\n".join(report.lines()))
+        return 0
+    items = corpus_items(args.split, args.suite)
+    print(f"{args.suite} suite, {args.split} sources ({app.texts.region.id} answers)")
+    report = evaluate_corpus(_faq(app), items, app.texts.region)
+    print("\n".join(report.lines(misses=not args.quiet)))
     return 0
 
 

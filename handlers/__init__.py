@@ -17,6 +17,7 @@ def build_router() -> Router:
         children,
         confirmation,
         faq,
+        hotline,
         menu,
         municipality,
         registration,
@@ -34,6 +35,7 @@ def build_router() -> Router:
         catalogue.router,
         children.router,
         requests.router,
+        hotline.router,
         reminders.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,

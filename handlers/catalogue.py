@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from handlers.buttons import Either, Grammar, Maybe, MunicipalityId, Number, OneOf
 from handlers.children import today
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality, municipality_buttons
+from handlers.places import address_line
 from storage.catalogue import Filters, programs_by_id, search
 from storage.models import DIRECTIONS, FUNDINGS, Program
 from storage.requests import age_on, children_of
@@ -25,6 +27,21 @@ PAGE_SIZE = 5
 MIN_AGE, MAX_AGE = 5, 17
 KEYWORD_LIMIT = 100
 _NUMBER = re.compile(r"\d+")
+_ANY = OneOf("any")
+BUTTONS = Grammar(
+    "cat",
+    {
+        "": {},
+        "show": {"page": Number(0, 100_000)},
+        "reset": {},
+        "m": {"municipality": Maybe(Either(_ANY, MunicipalityId()))},
+        "mp": {"page": Number(0, 1000)},
+        "age": {"age": Maybe(Either(_ANY, Number(MIN_AGE, MAX_AGE)))},
+        "kw": {"keyword": Maybe(OneOf("none"))},
+        "dir": {"direction": Maybe(OneOf("any", *DIRECTIONS))},
+        "pay": {"funding": Maybe(OneOf("any", *FUNDINGS))},
+    },
+)
 
 
 def filters_of(ctx: Context) -> dict[str, Any]:
@@ -66,7 +83,7 @@ def card(ctx: Context, number: int, program: Program) -> str:
         title=program.title,
         organisation=program.organisation,
         municipality=municipality.name if municipality else program.municipality_id,
-        address=program.address or "—",
+        address=address_line(program.address, municipality) or program.municipality_id,
         direction=ctx.texts(f"catalogue.dir.{program.direction}"),
         age_from=program.age_from,
         age_to=program.age_to,
@@ -152,45 +169,47 @@ def choice_rows(ctx: Context, prefix: str, codes: tuple[str, ...], key: str) -> 
     return rows
 
 
-@router.button("cat")
+@router.button(BUTTONS)
 async def catalogue_buttons(incoming: Incoming, ctx: Context) -> None:
-    action, value = [*ctx.args, "", ""][:2]
+    action = ctx.pressed.action
+    # The one value of the action, if the button carries one.
+    value = next((v for v in ctx.pressed.values.values() if v is not None), None)
     data = filters_of(ctx)
     if action == "show":
-        await show_results(ctx, int(value) if value.isdigit() else 0)
+        await show_results(ctx, value)
     elif action == "reset":
         ctx.data["cat"] = {}
         await show_filters(ctx)
-    elif action == "m" and not value:
+    elif action == "m" and value is None:
         municipality_page(ctx, 0)
     elif action == "mp":
-        municipality_page(ctx, int(value) if value.isdigit() else 0)
+        municipality_page(ctx, value)
     elif action == "m":
-        data["muni"] = None if value == "any" else value
+        data["muni"] = None if value == "any" else value.id
         await show_filters(ctx)
-    elif action == "age" and not value:
+    elif action == "age" and value is None:
         await ask_age(ctx)
     elif action == "age":
-        if value.isdigit() and MIN_AGE <= int(value) <= MAX_AGE:
-            data["age"] = int(value)
-        else:
+        if value == "any":
             data.pop("age", None)
+        else:
+            data["age"] = value
         await show_filters(ctx)
-    elif action == "kw" and not value:
+    elif action == "kw" and value is None:
         ctx.go("cat:kw")
         ctx.say("catalogue.ask_keyword", [[ctx.button("catalogue.btn_no_keyword", "cat:kw:none")]])
     elif action == "kw":
         data.pop("kw", None)
         await show_filters(ctx)
-    elif action == "dir" and not value:
+    elif action == "dir" and value is None:
         ctx.say("catalogue.ask_dir", choice_rows(ctx, "dir", DIRECTIONS, "catalogue.dir"))
     elif action == "dir":
-        data["dir"] = value if value in DIRECTIONS else None
+        data["dir"] = None if value == "any" else value
         await show_filters(ctx)
-    elif action == "pay" and not value:
+    elif action == "pay" and value is None:
         ctx.say("catalogue.ask_pay", choice_rows(ctx, "pay", FUNDINGS, "catalogue.funding"))
     elif action == "pay":
-        data["pay"] = value if value in FUNDINGS else None
+        data["pay"] = None if value == "any" else value
         await show_filters(ctx)
     else:
         await show_filters(ctx)

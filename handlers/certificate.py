@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from handlers.buttons import Either, Grammar, MunicipalityId, OneOf
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import offer_person
 from handlers.menu import menu_button
@@ -28,6 +29,17 @@ AGE_BUTTONS = (("age_under5", 4), ("age_5_13", 10), ("age_14_17", 15), ("age_18"
 MIN_AGE, TEEN_AGE, MAX_AGE = 5, 14, 18
 MAX_TYPED_AGE = 25
 AGE_LABELS = {str(age): key for key, age in AGE_BUTTONS}
+BUTTONS = Grammar(
+    "cert",
+    {
+        "": {},
+        **{topic: {} for topic in TOPICS},
+        "status": {"status": OneOf(*STATUSES)},
+        "muni": {"choice": Either(OneOf("unknown", "other"), MunicipalityId())},
+        "age": {"age": OneOf(*AGE_LABELS)},
+        "confirmed": {"answer": OneOf("yes", "no", "unknown")},
+    },
+)
 
 
 def _topic_rows(ctx: Context, *extra: list[Button]) -> list[list[Button]]:
@@ -71,10 +83,10 @@ def show_status(ctx: Context, status: str) -> None:
     ctx.reply(text, _topic_rows(ctx, *extra))
 
 
-@router.button("cert")
+@router.button(BUTTONS)
 async def certificate_buttons(incoming: Incoming, ctx: Context) -> None:
     ctx.finish()
-    action = ctx.args[0] if ctx.args else ""
+    action = ctx.pressed.action
     if action == "about":
         ctx.say("certificate.about", _topic_rows(ctx))
     elif action == "kinds":
@@ -93,17 +105,19 @@ async def certificate_buttons(incoming: Incoming, ctx: Context) -> None:
         )
     elif action == "statuses":
         show_statuses(ctx)
-    elif action == "status" and len(ctx.args) > 1 and ctx.args[1] in STATUSES:
-        show_status(ctx, ctx.args[1])
+    elif action == "status":
+        show_status(ctx, ctx.pressed["status"])
     elif action == "check":
         start_check(ctx)
     elif action == "muni":
-        check_municipality(ctx, ctx.args[1] if len(ctx.args) > 1 else "")
-    elif action == "age" and len(ctx.args) > 1 and ctx.args[1] in AGE_LABELS:
-        label = ctx.texts(f"certificate.check.{AGE_LABELS[ctx.args[1]]}")
-        check_age(ctx, int(ctx.args[1]), label.lower())
-    elif action == "confirmed" and len(ctx.args) > 1:
-        check_result(ctx, ctx.args[1])
+        choice = ctx.pressed["choice"]
+        check_municipality(ctx, choice if isinstance(choice, str) else choice.id)
+    elif action == "age":
+        age = ctx.pressed["age"]
+        label = ctx.texts(f"certificate.check.{AGE_LABELS[age]}")
+        check_age(ctx, int(age), label.lower())
+    elif action == "confirmed":
+        check_result(ctx, ctx.pressed["answer"])
     else:
         show_topics(ctx)
 

@@ -12,11 +12,13 @@ import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from handlers.buttons import Grammar, Id, Maybe
 from handlers.core import Context, Incoming, Router
 from handlers.menu import menu_button
 from storage.models import Child, Consent, utcnow
-from storage.requests import age_on, children_of, current_consent, delete_personal_data
-from texts.consent import load_consent
+from storage.personal_data import erase_person
+from storage.requests import age_on, children_of, current_consent
+from texts.consent import ConsentText
 
 router = Router("children")
 router.menu_item(70, "children.menu_item", "child")
@@ -27,8 +29,12 @@ _NAME_PART = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
 _DMY = re.compile(r"^(\d{1,2})[./\-\s]+(\d{1,2})[./\-\s]+(\d{4}|\d{2})$")
 _YMD = re.compile(r"^(\d{4})[./\-](\d{1,2})[./\-](\d{1,2})$")
 _CERT = re.compile(r"^\d{6,20}$")
-# Personal data kept in the conversation state, removed with the rest.
-PERSONAL_KEYS = ("child_draft", "req", "req_phone", "consent_then")
+CONSENT_BUTTONS = Grammar("consent", {"yes": {}, "no": {}})
+# "child:add:<program id>": add a child on the way to a request for that program.
+CHILD_BUTTONS = Grammar(
+    "child", {"": {}, "add": {"program": Maybe(Id())}, "nocert": {}, "stop": {}}
+)
+DELETE_BUTTONS = Grammar("gdpr", {"": {}, "yes": {}})
 
 
 def today(ctx: Context) -> date:
@@ -40,8 +46,13 @@ def years(ctx: Context, n: int) -> str:
 
 
 # -- consent -------------------------------------------------------------------------------
+def consent_text(ctx: Context) -> ConsentText:
+    """The region's consent text, read at start (bot/app.py)."""
+    return ctx.services.consent
+
+
 async def has_consent(ctx: Context) -> bool:
-    version = load_consent(ctx.region.id).version
+    version = consent_text(ctx).version
     return await current_consent(ctx.session, ctx.user.id, version) is not None
 
 
@@ -52,7 +63,7 @@ async def ensure_consent(ctx: Context, then: str) -> bool:
         return True
     ctx.data["consent_then"] = then
     ctx.reply(
-        load_consent(ctx.region.id).text,
+        consent_text(ctx).text,
         [
             [ctx.button("children.consent_yes", "consent:yes")],
             [ctx.button("children.consent_no", "consent:no")],
@@ -61,10 +72,10 @@ async def ensure_consent(ctx: Context, then: str) -> bool:
     return False
 
 
-@router.button("consent")
+@router.button(CONSENT_BUTTONS)
 async def consent_buttons(incoming: Incoming, ctx: Context) -> None:
     then = ctx.data.pop("consent_then", None)
-    if ctx.args[:1] != ["yes"]:
+    if ctx.pressed.action != "yes":
         ctx.say("children.consent_declined", [[ctx.button("catalogue.menu_item", "cat")]])
         ctx.show_menu()
         return
@@ -73,7 +84,7 @@ async def consent_buttons(incoming: Incoming, ctx: Context) -> None:
             Consent(
                 user_id=ctx.user.id,
                 region=ctx.region.id,
-                text_version=load_consent(ctx.region.id).version,
+                text_version=consent_text(ctx).version,
                 given_at=utcnow(),
             )
         )
@@ -87,7 +98,7 @@ async def continue_with(ctx: Context, then: str | None) -> None:
     from handlers import requests
 
     if then and then.startswith("req:new:"):
-        await requests.start_request(ctx, then.rsplit(":", 1)[1])
+        await requests.start_request(ctx, requests.BUTTONS.parse(then, ctx)["program"])
     elif then == "child:add":
         start_child(ctx, after=None)
     else:
@@ -129,11 +140,12 @@ def start_child(ctx: Context, after: str | None) -> None:
     ctx.say("children.ask_name", [[ctx.button("children.btn_stop", "child:stop")]])
 
 
-@router.button("child")
+@router.button(CHILD_BUTTONS)
 async def child_buttons(incoming: Incoming, ctx: Context) -> None:
-    action = ctx.args[0] if ctx.args else ""
+    action = ctx.pressed.action
     if action == "add":
-        after = ctx.args[1] if len(ctx.args) > 1 else None
+        program = ctx.pressed["program"]
+        after = None if program is None else str(program)
         if await ensure_consent(ctx, "child:add" if after is None else f"req:new:{after}"):
             start_child(ctx, after)
     elif action == "nocert":
@@ -263,13 +275,12 @@ async def save_child(ctx: Context, certificate: str | None) -> None:
 
 # -- deleting personal data ----------------------------------------------------------------
 @router.command("delete_my_data", description_key="children.cmd_delete")
-@router.button("gdpr")
+@router.button(DELETE_BUTTONS)
 async def delete_data(incoming: Incoming, ctx: Context) -> None:
     ctx.finish()
-    if ctx.args[:1] == ["yes"]:
-        counts = await delete_personal_data(ctx.session, ctx.user)
-        for key in PERSONAL_KEYS:
-            ctx.data.pop(key, None)
+    # Only the confirmation button erases; a typed "/delete_my_data yes" asks first too.
+    if incoming.payload and ctx.pressed.action == "yes":
+        counts = await erase_person(ctx.session, ctx.user, ctx.state, incoming)
         ctx.say(
             "children.deleted",
             children=ctx.texts("children.count_children", n=counts["children"]),

@@ -1,85 +1,55 @@
 """Confirming the child's data in person: why, which documents, and where — the
 confirmation points of the parent's municipality from the region profile, each with
-a map link. «Я подтвердил(а) данные» is stored as `User.data_confirmed_at` (the
-signal that stops document reminders) and can be undone.
+a map link, or, where the profile lists none, its stated fallback: the regional
+centre's contacts. «Я подтвердил(а) данные» is stored as `User.data_confirmed_at`
+(the signal that stops document reminders) and can be undone.
 
-Region profile schema, per municipality:
-
-    [[municipalities.confirmation_points]]
-    organisation = "..."   # required
-    address = "..."        # required; the map link is a Yandex Maps search for it
-    hours = "..."          # optional
-    phone = "..."          # optional
-
-and an optional region-wide `[confirmation] note = "..."` shown with the points.
+The points, with the page each was published on and the day it was found there, are
+read and checked with the profile (texts/__init__.py, `ConfirmationPoint`); an
+optional region-wide `[confirmation] note = "..."` is shown with the points.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import quote
-
+from handlers.buttons import Grammar, MunicipalityId
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import hotline_lines
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality
-from handlers.places import candidates, region_note
-from texts import Municipality, Region, TextsError
+from handlers.places import address_line, candidates, map_url, region_note
+from texts import ConfirmationPoint, Municipality, Region, TextsError
 
 router = Router("confirmation")
 router.menu_item(30, "confirmation.menu_item", "confirm")
 
-MAP_SEARCH_URL = "https://yandex.ru/maps/?text="
-
-
-@dataclass(frozen=True)
-class ConfirmationPoint:
-    organisation: str
-    address: str
-    hours: str = ""
-    phone: str = ""
-
-    def map_url(self, region: Region) -> str:
-        """A map search for the address; the region's name keeps it from matching elsewhere."""
-        query = self.address if region.name in self.address else f"{region.name}, {self.address}"
-        return MAP_SEARCH_URL + quote(query, safe="")
-
 
 def confirmation_points(region: Region, municipality: Municipality) -> list[ConfirmationPoint]:
-    """The points listed for `municipality` in the region profile; TextsError if malformed."""
-    raw = municipality.extra.get("confirmation_points", [])
-    if not isinstance(raw, list):
-        raise TextsError(
-            f"region profile '{region.id}', municipality '{municipality.id}': "
-            "confirmation_points must be a list of [[municipalities.confirmation_points]]"
-        )
-    points = []
-    for index, item in enumerate(raw, start=1):
-        where = f"region profile '{region.id}', municipality '{municipality.id}', point #{index}"
-        if not isinstance(item, dict):
-            raise TextsError(f"{where}: expected a table with organisation and address")
-        unknown = sorted(set(item) - {"organisation", "address", "hours", "phone"})
-        if unknown:
-            raise TextsError(f"{where}: unknown key(s) {', '.join(unknown)}")
-        values = {key: str(item.get(key, "")).strip() for key in ("organisation", "address")}
-        missing = [key for key, value in values.items() if not value]
-        if missing:
-            raise TextsError(f"{where}: needs {' and '.join(missing)}")
-        points.append(
-            ConfirmationPoint(
-                organisation=values["organisation"],
-                address=values["address"],
-                hours=str(item.get("hours", "")).strip(),
-                phone=str(item.get("phone", "")).strip(),
-            )
-        )
-    return points
+    """The points listed for `municipality` in the region profile."""
+    return list(municipality.confirmation_points)
 
 
 def check_region(region: Region) -> None:
-    """Fail at start-up, not mid-dialogue, when the profile's points are malformed."""
-    for municipality in region.municipalities:
-        confirmation_points(region, municipality)
+    """Fail at start-up, not mid-dialogue: every municipality has points or sends parents,
+    as its profile says, to the regional centre (load_region checks each point's fields)."""
+    bare = [
+        m.id for m in region.municipalities if not m.confirmation_points and not m.regional_fallback
+    ]
+    if bare:
+        raise TextsError(
+            f"region profile '{region.id}': municipality {', '.join(bare)} has no confirmation "
+            'points and no fallback = "regional"'
+        )
+
+
+def point_text(ctx: Context, municipality: Municipality, point: ConfirmationPoint) -> str:
+    address = address_line(point.address, municipality)
+    lines = [ctx.texts("confirmation.point", organisation=point.organisation, address=address)]
+    if point.hours:
+        lines.append(ctx.texts("confirmation.point_hours", hours=point.hours))
+    if point.phone:
+        lines.append(ctx.texts("confirmation.point_phone", phone=point.phone))
+    lines.append(ctx.texts("confirmation.point_map", url=map_url(ctx.region, address)))
+    return "\n".join(lines)
 
 
 def _date(ctx: Context) -> str:
@@ -109,38 +79,31 @@ def ask_municipality(ctx: Context) -> None:
 
 
 def points_parts(ctx: Context, municipality: Municipality) -> list[str]:
-    """The confirmation points of `municipality` as paragraphs (or where to find them),
-    with the region's note: what the dialogue and the document reminders show."""
-    points = confirmation_points(ctx.region, municipality)
+    """The confirmation points of `municipality` as paragraphs (or where to find them):
+    what the dialogue and the document reminders show."""
+    points = municipality.confirmation_points
     parts = []
     if points:
         parts.append(ctx.texts("confirmation.points_title", name=municipality.name, n=len(points)))
-        for point in points:
-            lines = [
-                ctx.texts(
-                    "confirmation.point", organisation=point.organisation, address=point.address
-                )
-            ]
-            if point.hours:
-                lines.append(ctx.texts("confirmation.point_hours", hours=point.hours))
-            if point.phone:
-                lines.append(ctx.texts("confirmation.point_phone", phone=point.phone))
-            lines.append(ctx.texts("confirmation.point_map", url=point.map_url(ctx.region)))
-            parts.append("\n".join(lines))
+        parts.extend(point_text(ctx, municipality, point) for point in points)
         parts.append(ctx.texts("confirmation.also_instructions"))
+        note = region_note(ctx.region, "confirmation")
+        if note:
+            parts.append(note)
     else:
+        # The profile's stated fallback: the regional centre stands in for the municipality.
         parts.append(
-            ctx.texts("confirmation.no_points", name=municipality.name) + "\n" + hotline_lines(ctx)
+            ctx.texts("confirmation.no_points", name=municipality.name)
+            + "\n"
+            + hotline_lines(ctx, municipality)
         )
-    note = region_note(ctx.region, "confirmation")
-    if note:
-        parts.append(note)
+        parts.append(ctx.texts("confirmation.fallback_more"))
     return parts
 
 
 def show_points(ctx: Context, municipality: Municipality) -> None:
     ctx.finish()
-    points = confirmation_points(ctx.region, municipality)
+    points = municipality.confirmation_points
     parts = points_parts(ctx, municipality)
     rows: list[list[Button]] = []
     if ctx.user.data_confirmed_at is None:
@@ -158,10 +121,23 @@ def choose(ctx: Context, municipality: Municipality) -> None:
     show_points(ctx, municipality)
 
 
-@router.button("confirm")
+BUTTONS = Grammar(
+    "confirm",
+    {
+        "": {},
+        "where": {},
+        "other": {},
+        "at": {"municipality": MunicipalityId()},
+        "done": {},
+        "undo": {},
+    },
+)
+
+
+@router.button(BUTTONS)
 async def confirmation_buttons(incoming: Incoming, ctx: Context) -> None:
     ctx.finish()
-    action = ctx.args[0] if ctx.args else ""
+    action = ctx.pressed.action
     if action == "where":
         current = ctx.region.municipality(ctx.user.municipality_id)
         if current is None:
@@ -170,8 +146,8 @@ async def confirmation_buttons(incoming: Incoming, ctx: Context) -> None:
             show_points(ctx, current)
     elif action == "other":
         ask_municipality(ctx)
-    elif action == "at" and len(ctx.args) > 1 and ctx.region.municipality(ctx.args[1]):
-        choose(ctx, ctx.region.municipality(ctx.args[1]))
+    elif action == "at":
+        choose(ctx, ctx.pressed["municipality"])
     elif action == "done":
         await mark_confirmed(ctx)
     elif action == "undo":

@@ -9,10 +9,13 @@ Handlers never import a messenger library; channels never decide what to say.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from handlers.buttons import BadPayload, Grammar, Pressed, StaleButton
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +26,17 @@ if TYPE_CHECKING:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# What PostgreSQL's text type cannot hold (NUL) and what UTF-8 cannot encode (lone
+# surrogates, as a client may send in broken JSON); other control characters but tab,
+# line feed and carriage return only garble a transcript.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` without the characters a database cannot store or a parent cannot see."""
+    return _UNSTORABLE.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,15 @@ class Incoming:
     user_name: str = ""
     # The kind of non-text content ("sticker", "photo", "voice", ...), if any.
     attachment: str | None = None
+
+    def cleaned(self) -> Incoming:
+        """This message with every field a parent or a platform typed made storable."""
+        changes = {
+            name: storable(value)
+            for name in ("user_id", "chat_id", "text", "payload", "user_name", "attachment")
+            if isinstance(value := getattr(self, name), str) and storable(value) != value
+        }
+        return replace(self, **changes) if changes else self
 
     def to_json(self) -> dict[str, Any]:
         """As stored in the inbox until it is handled."""
@@ -110,7 +133,10 @@ class Context:
         self.texts = texts
         self.session = session
         self.services = services
+        # The words after a typed command ("/start <param>").
         self.args: list[str] = []
+        # The pressed button, parsed by its prefix's grammar (handlers/buttons.py).
+        self.pressed = Pressed()
         self.replies: list[Reply] = []
         self._menu = menu
 
@@ -175,6 +201,7 @@ class Router:
         self.name = name
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
+        self.grammars: dict[str, Grammar] = {}
         self.steps: dict[str, Handler] = {}
         self.free_text: list[Callable[[Incoming, Context], Awaitable[bool]]] = []
         self.attachment: Handler | None = None
@@ -192,9 +219,12 @@ class Router:
 
         return register
 
-    def button(self, prefix: str):
+    def button(self, grammar: Grammar):
+        """Register the handler of the payloads `grammar` describes (its prefix)."""
+
         def register(handler: Handler) -> Handler:
-            self.buttons[prefix] = handler
+            self.buttons[grammar.prefix] = handler
+            self.grammars[grammar.prefix] = grammar
             return handler
 
         return register
@@ -226,6 +256,7 @@ class Router:
         for router in routers:
             self.commands.update(router.commands)
             self.buttons.update(router.buttons)
+            self.grammars.update(router.grammars)
             self.steps.update(router.steps)
             self.free_text.extend(router.free_text)
             self.attachment = router.attachment or self.attachment
@@ -250,13 +281,18 @@ class Router:
             ctx.state.step = None
         if incoming.payload:
             found = _match_prefix(self.buttons, incoming.payload)
-            if found:
+            try:
+                if found is None:
+                    raise BadPayload("unknown prefix")
                 prefix, handler = found
-                rest = incoming.payload[len(prefix) + 1 :]
-                ctx.args = rest.split(":") if rest else []
+                ctx.pressed = self.grammars[prefix].parse(incoming.payload, ctx)
                 await handler(incoming, ctx)
-                return True
-            return False
+            except (BadPayload, StaleButton):
+                # Forged, damaged, or made by an older version of the bot.
+                ctx.replies.clear()
+                ctx.say("common.stale_button")
+                ctx.show_menu()
+            return True
         if text.startswith("/"):
             head, _, rest = text[1:].partition(" ")
             name = head.split("@", 1)[0].lower()

@@ -88,6 +88,7 @@ class DialogueEngine:
         changes are rolled back, the error is logged with a reference id (and no
         personal data), and the parent gets a short apology with the way to the menu.
         """
+        incoming = incoming.cleaned()  # nothing unstorable reaches the database
         async with self._lock(incoming):
             try:
                 async with self.db.session() as session:

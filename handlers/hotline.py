@@ -1,15 +1,23 @@
-"""Offering a person when the bot cannot help: the one place to change when a handoff
-to a live operator exists. Today it names the region's hotline, the technical support
-line and the parent's municipal centre (when the profile has them)."""
+"""Offering a person when the bot cannot help, and «Контакты горячей линии»: the one
+place to change when a handoff to a live operator exists. It names the region's centre,
+the technical support line and the parent's municipal centre (when the profile has one;
+where it has none the profile says the regional centre stands in, and so does the bot)."""
 
 from __future__ import annotations
 
-from handlers.core import Button, Context, Reply
+from handlers.buttons import Grammar, MunicipalityId, Number
+from handlers.core import Button, Context, Incoming, Reply, Router
 from handlers.menu import menu_button
+from handlers.municipality import municipality_buttons
+from texts import Municipality
+
+router = Router("hotline")
+router.menu_item(90, "menu.item_contacts", "contacts")
 
 
-def hotline_lines(ctx: Context) -> str:
-    """Who to call, as lines of text: the region's hotline, then the ones the profile adds."""
+def hotline_lines(ctx: Context, municipality: Municipality | None = None) -> str:
+    """Who to call, as lines of text: the region's hotline, then the ones the profile adds,
+    then the municipal line of `municipality` (by default the parent's own), if it has one."""
     region = ctx.region
     lines = [ctx.texts("hotline.regional")]
     if region.hotline_email:
@@ -25,12 +33,80 @@ def hotline_lines(ctx: Context) -> str:
                 phone=extra["tech_support_phone"],
             )
         )
-    municipality = region.municipality(ctx.user.municipality_id)
-    if municipality is not None and municipality.hotline_phone:
+    municipality = municipality or region.municipality(ctx.user.municipality_id)
+    if municipality is not None and municipality.hotline is not None:
         lines.append(
-            ctx.texts("hotline.municipal", name=municipality.name, phone=municipality.hotline_phone)
+            ctx.texts("hotline.municipal", name=municipality.name, phone=municipality.hotline.phone)
         )
     return "\n".join(lines)
+
+
+def municipal_lines(ctx: Context, municipality: Municipality) -> str:
+    """The municipality's own line, or the profile's fallback to the regional centre."""
+    line = municipality.hotline
+    if line is None:
+        return ctx.texts("hotline.municipal_none", name=municipality.name)
+    lines = [
+        ctx.texts("hotline.municipal_title", name=municipality.name),
+        ctx.texts("hotline.municipal_line", name=line.name, phone=line.phone),
+    ]
+    if line.email:
+        lines.append(ctx.texts("hotline.municipal_email", email=line.email))
+    if line.hours:
+        lines.append(ctx.texts("hotline.municipal_hours", hours=line.hours))
+    return "\n".join(lines)
+
+
+def municipal_follow_up(ctx: Context) -> str:
+    """What follows the regional hotline in an answer: the parent's municipal line, the
+    stated fallback, or, when the municipality is not known, how to name it."""
+    municipality = ctx.region.municipality(ctx.user.municipality_id)
+    if municipality is None:
+        return ctx.texts("hotline.ask_municipality_faq")
+    return municipal_lines(ctx, municipality)
+
+
+def show_contacts(ctx: Context, municipality: Municipality | None = None) -> None:
+    """The regional centre, then the municipal centre of `municipality` (by default the
+    parent's own), or a way to name the municipality when it is not known."""
+    ctx.finish()
+    regional = [ctx.texts("hotline.contacts")]
+    if ctx.region.hotline_email:
+        regional.append(ctx.texts("hotline.email"))
+    regional.append(ctx.texts("hotline.contacts_site"))
+    parts = ["\n".join(regional)]
+    rows: list[list[Button]] = []
+    municipality = municipality or ctx.region.municipality(ctx.user.municipality_id)
+    if municipality is None:
+        parts.append(ctx.texts("hotline.ask_municipality"))
+        rows.append([ctx.button("hotline.pick_button", "contacts:pick:0")])
+    else:
+        parts.append(municipal_lines(ctx, municipality))
+    rows.append([menu_button(ctx)])
+    ctx.reply("\n\n".join(parts), rows)
+
+
+BUTTONS = Grammar(
+    "contacts",
+    {"": {}, "pick": {"page": Number(0, 1000)}, "at": {"municipality": MunicipalityId()}},
+)
+
+
+@router.button(BUTTONS)
+async def contacts(incoming: Incoming, ctx: Context) -> None:
+    action = ctx.pressed.action
+    if action == "pick":
+        rows, page, pages = municipality_buttons(
+            ctx, ctx.pressed["page"], "contacts:at", "contacts:pick"
+        )
+        ctx.say("hotline.pick", [*rows, [menu_button(ctx)]], page=page + 1, pages=pages)
+    elif action == "at":
+        chosen = ctx.pressed["municipality"]
+        if ctx.user.municipality_id is None:
+            ctx.user.municipality_id = chosen.id
+        show_contacts(ctx, chosen)
+    else:
+        show_contacts(ctx)
 
 
 def offer_person(

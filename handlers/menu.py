@@ -1,14 +1,15 @@
-"""Greeting, main menu, help, the hotline's contacts, and what to say to anything else."""
+"""Greeting, main menu, help, and what to say to anything else (the hotline's contacts are
+in handlers/hotline.py)."""
 
 from __future__ import annotations
 
 import re
 
+from handlers.buttons import Grammar
 from handlers.core import Button, Context, Incoming, Reply, Router
 
 router = Router("menu")
 _DEEP_LINK = re.compile(r"[^A-Za-z0-9_-]")
-router.menu_item(90, "menu.item_contacts", "contacts")
 
 
 def main_menu(ctx: Context, menu_router: Router) -> Reply:
@@ -41,28 +42,15 @@ async def start(incoming: Incoming, ctx: Context) -> None:
 
 
 @router.command("menu", description_key="menu.cmd_menu")
-@router.button("menu")
+@router.button(Grammar("menu"))
 async def menu(incoming: Incoming, ctx: Context) -> None:
     ctx.show_menu()
 
 
 @router.command("help", description_key="menu.cmd_help")
-@router.button("help")
+@router.button(Grammar("help"))
 async def help_(incoming: Incoming, ctx: Context) -> None:
     ctx.say("menu.help", [[menu_button(ctx)]])
-
-
-@router.button("contacts")
-async def contacts(incoming: Incoming, ctx: Context) -> None:
-    municipality = ctx.region.municipality(ctx.user.municipality_id)
-    text = ctx.texts("menu.contacts")
-    if ctx.region.hotline_email:
-        text += "\n" + ctx.texts("menu.contacts_email")
-    if municipality is not None and municipality.hotline_phone:
-        text += "\n" + ctx.texts(
-            "menu.contacts_municipal", name=municipality.name, phone=municipality.hotline_phone
-        )
-    ctx.reply(text, [[menu_button(ctx)]])
 
 
 @router.on_attachment

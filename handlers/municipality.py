@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
+from handlers.buttons import Grammar, MunicipalityId, Number
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
 from texts import Municipality, Region
 
 router = Router("municipality")
 router.menu_item(80, "municipality.menu_item", "muni")
+BUTTONS = Grammar(
+    "muni",
+    {"": {}, "page": {"page": Number(0, 1000)}, "set": {"municipality": MunicipalityId()}},
+)
 
 PAGE_SIZE = 8
 MIN_SCORE = 80
@@ -80,17 +85,13 @@ def show_page(ctx: Context, page: int) -> None:
     ctx.say("municipality.ask", rows, page=page + 1, pages=pages)
 
 
-@router.button("muni")
+@router.button(BUTTONS)
 async def on_municipality_button(incoming: Incoming, ctx: Context) -> None:
-    action = ctx.args[0] if ctx.args else ""
-    if action == "page" and len(ctx.args) > 1 and ctx.args[1].isdigit():
-        show_page(ctx, int(ctx.args[1]))
-    elif action == "set" and len(ctx.args) > 1:
-        chosen = ctx.region.municipality(ctx.args[1])
-        if chosen is None:
-            show_page(ctx, 0)
-        else:
-            remember(ctx, chosen)
+    action = ctx.pressed.action
+    if action == "page":
+        show_page(ctx, ctx.pressed["page"])
+    elif action == "set":
+        remember(ctx, ctx.pressed["municipality"])
     else:
         current = ctx.region.municipality(ctx.user.municipality_id)
         if current is not None:

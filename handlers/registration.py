@@ -9,6 +9,7 @@ optional СНИЛС check and the municipality search wait for typed input.
 
 from __future__ import annotations
 
+from handlers.buttons import Grammar, Number, OneOf
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import offer_person
 from handlers.menu import menu_button
@@ -33,19 +34,19 @@ PROBLEMS: dict[int, tuple[str, ...]] = {
 ALL_PROBLEMS = ("no_email", "password", "registered", "other_parent", "municipality", "teen")
 # Steps with a helper that waits for typed input.
 SNILS_STEP = 7
+_STEP = {"step": Number(1, TOTAL)}
+BUTTONS = Grammar(
+    "reg",
+    {
+        "": {},
+        **{action: _STEP for action in ("go", "next", "back", "help", "person", "snils", "muni")},
+        "p": {"problem": OneOf(*ALL_PROBLEMS), **_STEP},
+    },
+)
 
 
 def progress(ctx: Context) -> dict:
     return ctx.data.setdefault("reg", {"step": 1, "done": False})
-
-
-def _step_arg(ctx: Context, index: int = 0) -> int:
-    """A step number from the button payload, clamped to 1..TOTAL (1 when absent or broken)."""
-    try:
-        value = int(ctx.args[index])
-    except (IndexError, ValueError):
-        return 1
-    return min(max(value, 1), TOTAL)
 
 
 def _step_button(ctx: Context, n: int) -> Button:
@@ -132,39 +133,34 @@ def show_answer(ctx: Context, problem: str, n: int) -> None:
     ctx.say(f"registration.answers.{problem}", rows)
 
 
-@router.button("reg")
+@router.button(BUTTONS)
 async def registration_buttons(incoming: Incoming, ctx: Context) -> None:
-    action = ctx.args[0] if ctx.args else ""
-    rest = ctx.args[1:]
-    ctx.args = rest
+    action, n = ctx.pressed.action, ctx.pressed.get("step", 1)
     if action == "":
         if not resume_offer(ctx):
             show_step(ctx, 1)
     elif action == "go":
-        show_step(ctx, _step_arg(ctx))
+        show_step(ctx, n)
     elif action == "next":
-        n = _step_arg(ctx)
         if n >= TOTAL:
             await finish_walkthrough(ctx)
         else:
             show_step(ctx, n + 1)
     elif action == "back":
-        show_step(ctx, max(_step_arg(ctx) - 1, 1))
+        show_step(ctx, max(n - 1, 1))
     elif action == "help":
-        show_problems(ctx, _step_arg(ctx))
-    elif action == "p" and rest and rest[0] in ALL_PROBLEMS:
-        show_answer(ctx, rest[0], _step_arg(ctx, 1))
+        show_problems(ctx, n)
+    elif action == "p":
+        show_answer(ctx, ctx.pressed["problem"], n)
     elif action == "person":
         ctx.finish()
-        offer_person(ctx, extra_rows=[[_step_button(ctx, _step_arg(ctx))]])
+        offer_person(ctx, extra_rows=[[_step_button(ctx, n)]])
     elif action == "snils":
         ctx.go("reg:snils")
         ctx.say("registration.snils.ask", [[_step_button(ctx, SNILS_STEP)]])
-    elif action == "muni":
-        ctx.go(f"reg:muni:{_step_arg(ctx)}")
-        ctx.say("registration.municipality_search.ask", [[_step_button(ctx, _step_arg(ctx))]])
-    else:
-        show_step(ctx, int(progress(ctx).get("step", 1)))
+    else:  # "muni"
+        ctx.go(f"reg:muni:{n}")
+        ctx.say("registration.municipality_search.ask", [[_step_button(ctx, n)]])
 
 
 @router.step("reg:snils")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from handlers.buttons import Grammar, MunicipalityId
 from handlers.confirmation import points_parts
 from handlers.core import Button, Context, Incoming, Reply, Router
 from handlers.engine import _norm_label
@@ -260,15 +261,28 @@ async def reminders_command(incoming: Incoming, ctx: Context) -> None:
     await show_status(ctx)
 
 
-@router.button("remind")
+BUTTONS = Grammar(
+    "remind",
+    {
+        "": {},
+        "on": {},
+        "start": {},
+        "at": {"municipality": MunicipalityId()},
+        "later": {},
+        "stop": {},
+    },
+)
+
+
+@router.button(BUTTONS)
 async def reminder_buttons(incoming: Incoming, ctx: Context) -> None:
-    action = ctx.args[0] if ctx.args else ""
+    action = ctx.pressed.action
     if action == "on":
         await switch_on(ctx)
     elif action == "start":
         await start_series(ctx)
-    elif action == "at" and len(ctx.args) > 1 and ctx.region.municipality(ctx.args[1]):
-        ctx.user.municipality_id = ctx.args[1]
+    elif action == "at":
+        ctx.user.municipality_id = ctx.pressed["municipality"].id
         await start_series(ctx)
     elif action == "later":
         await snooze(ctx)

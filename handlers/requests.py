@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from sqlalchemy import select
 
+from handlers.buttons import Grammar, Hex, Id, StaleButton
 from handlers.children import MAX_AGE, MIN_AGE, ensure_consent, start_child, today, years
 from handlers.core import Context, Incoming, Router
 from handlers.menu import menu_button
@@ -32,6 +33,21 @@ router = Router("requests")
 router.menu_item(60, "requests.menu_item", "req")
 
 COMMENT_LIMIT = 500
+TOKEN_LENGTH = 16  # hex digits of the «Отправить» button's one-time token
+BUTTONS = Grammar(
+    "req",
+    {
+        "": {},
+        "new": {"program": Id()},
+        "child": {"child": Id()},
+        "phone": {},
+        "nocomment": {},
+        "send": {"token": Hex(TOKEN_LENGTH)},
+        "cancel": {"request": Id()},
+        "cancelok": {"request": Id()},
+        "drop": {},
+    },
+)
 
 
 def normalise_phone(text: str) -> str | None:
@@ -58,9 +74,9 @@ def stop_row(ctx: Context) -> list:
     return [ctx.button("requests.btn_stop", "req:drop")]
 
 
-async def start_request(ctx: Context, program_id: str) -> None:
+async def start_request(ctx: Context, program_id: int) -> None:
     ctx.finish()
-    program = await ctx.session.get(Program, int(program_id)) if program_id.isdigit() else None
+    program = await ctx.session.get(Program, program_id)
     if program is None:
         ctx.say("requests.no_program", [[ctx.button("catalogue.menu_item", "cat")]])
         return
@@ -148,7 +164,7 @@ async def confirm(ctx: Context) -> None:
     if program is None or child is None or not data.get("phone"):
         ctx.say("requests.stale", [[ctx.button("catalogue.menu_item", "cat")]])
         return
-    data["token"] = secrets.token_hex(8)
+    data["token"] = secrets.token_hex(TOKEN_LENGTH // 2)
     ctx.say(
         "requests.confirm",
         [[ctx.button("requests.btn_send", f"req:send:{data['token']}")], stop_row(ctx)],
@@ -229,13 +245,10 @@ async def show_requests(ctx: Context) -> None:
     ctx.reply("\n\n".join(lines), buttons)
 
 
-async def cancel(ctx: Context, request_id: str, confirmed: bool) -> None:
-    request = (
-        await ctx.session.get(EnrollmentRequest, int(request_id)) if request_id.isdigit() else None
-    )
+async def cancel(ctx: Context, request_id: int, confirmed: bool) -> None:
+    request = await ctx.session.get(EnrollmentRequest, request_id)
     if request is None or request.user_id != ctx.user.id:
-        await show_requests(ctx)
-        return
+        raise StaleButton  # gone with the parent's data, or never theirs
     if request.status not in OPEN_STATUSES:
         ctx.say(
             "requests.cannot_cancel",
@@ -259,17 +272,16 @@ async def cancel(ctx: Context, request_id: str, confirmed: bool) -> None:
     await show_requests(ctx)
 
 
-@router.button("req")
+@router.button(BUTTONS)
 async def request_buttons(incoming: Incoming, ctx: Context) -> None:
-    action, value = [*ctx.args, "", ""][:2]
+    action = ctx.pressed.action
     if action == "new":
-        await start_request(ctx, value)
+        await start_request(ctx, ctx.pressed["program"])
     elif action == "child":
-        child = await child_of(ctx.session, ctx.user.id, int(value)) if value.isdigit() else None
+        child = await child_of(ctx.session, ctx.user.id, ctx.pressed["child"])
         if child is None:
-            await show_requests(ctx)
-        else:
-            await child_chosen(ctx, child)
+            raise StaleButton
+        await child_chosen(ctx, child)
     elif action == "phone" and ctx.data.get("req_phone") and draft(ctx).get("child"):
         draft(ctx)["phone"] = ctx.data["req_phone"]
         ask_comment(ctx)
@@ -277,11 +289,11 @@ async def request_buttons(incoming: Incoming, ctx: Context) -> None:
         draft(ctx)["comment"] = ""
         await confirm(ctx)
     elif action == "send":
-        await send(ctx, value)
+        await send(ctx, ctx.pressed["token"])
     elif action == "cancel":
-        await cancel(ctx, value, confirmed=False)
+        await cancel(ctx, ctx.pressed["request"], confirmed=False)
     elif action == "cancelok":
-        await cancel(ctx, value, confirmed=True)
+        await cancel(ctx, ctx.pressed["request"], confirmed=True)
     elif action == "drop":
         ctx.data.pop("req", None)
         ctx.say("requests.dropped")

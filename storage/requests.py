@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -19,11 +19,8 @@ from storage.models import (
     AuditEntry,
     Child,
     Consent,
-    ConversationState,
     EnrollmentRequest,
     Program,
-    TranscriptEntry,
-    User,
     utcnow,
 )
 
@@ -158,27 +155,3 @@ async def set_status(
     request.updated_at = utcnow()
     audit(session, "request_status", actor, request.id, before=previous, after=status)
     return previous
-
-
-async def delete_personal_data(session: AsyncSession, user: User) -> dict[str, int]:
-    """Remove a parent's children, requests, consents, transcript and name; keep an
-    anonymised audit entry with the counts only."""
-    counts = {}
-    for name, model in (
-        ("requests", EnrollmentRequest),
-        ("children", Child),
-        ("consents", Consent),
-        ("messages", TranscriptEntry),
-    ):
-        counts[name] = (
-            await session.scalar(
-                select(func.count()).select_from(model).where(model.user_id == user.id)
-            )
-        ) or 0
-        await session.execute(delete(model).where(model.user_id == user.id))
-    user.name = ""
-    state = await session.get(ConversationState, user.id)
-    if state is not None:
-        state.last_buttons = None
-    audit(session, "personal_data_deleted", "parent", None, **counts)
-    return counts

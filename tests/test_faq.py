@@ -39,6 +39,7 @@ def test_base_covers_the_topics_parents_ask_about():
     assert {"cert", "reg", "confirm", "enroll", "prog", "pay", "pd", "hotline"} <= prefixes
     assert {e.id for e in kb.entries if e.handoff} == {
         "handoff_complaint",
+        "handoff_demand",
         "handoff_money",
         "handoff_safety",
     }
@@ -246,12 +247,12 @@ def test_the_five_year_boundary_seen_from_below_is_the_under_five_question(quest
     assert (verdict.outcome, verdict.entry.id) == ("answer", entry_id)
 
 
-def test_several_questions_in_one_message_are_offered_one_by_one():
+def test_of_several_questions_in_one_message_the_first_is_answered_and_the_next_offered():
     verdict = load_faq().decide(
         "как получить сертификат и на сколько кружков можно ходить по сертификату"
     )
-    assert verdict.outcome == "suggest"
-    assert [e.id for e in verdict.suggestions][:2] == ["cert_how_get", "cert_how_many"]
+    assert (verdict.outcome, verdict.entry.id) == ("answer", "cert_how_get")
+    assert [e.id for e in verdict.also] == ["cert_how_many"]
     # "и" inside one question does not split it.
     verdict = load_faq().decide("сертификат с номиналом и без номинала в чем разница")
     assert (verdict.outcome, verdict.entry.id) == ("answer", "cert_kinds")
@@ -328,16 +329,18 @@ def test_holdout_sets_are_written_like_parents_and_span_the_base(path, handoffs)
 @pytest.mark.parametrize(
     ("path", "accuracy", "coverage", "wrong", "handoffs"),
     [
-        (HOLDOUT_SET, 95, 82, 3.5, 6),
-        (HOLDOUT2_SET, 94, 80, 4, 6),
-        (HOLDOUT3_SET, 93.5, 77, 4.5, 3),
+        (HOLDOUT_SET, 90, 87, 7.5, 6),
+        (HOLDOUT2_SET, 93, 86, 5, 6),
+        (HOLDOUT3_SET, 90, 82, 7, 3),
     ],
     ids=["holdout", "holdout2", "holdout3"],
 )
 def test_faq_eval_on_the_holdout_sets(tmp_path, path, accuracy, coverage, wrong, handoffs):
     """Questions written without looking at the entries. The product targets are 90% /
     85% / 5%; the floors here are what the base reaches on each set and keep it from
-    sliding back. Every complaint, money dispute and safety worry goes to a person."""
+    sliding back. (Answering the first of several questions outright, rather than listing
+    them, raised coverage and also the wrong-answer share on holdout and holdout3.)
+    Every complaint, money dispute and safety worry goes to a person."""
     result = navbot("faq-eval", str(path), cwd=tmp_path, env={"NAVBOT_CONFIG": ""})
     assert result.returncode == 0, result.stderr
     figures = {
@@ -476,10 +479,12 @@ async def test_a_step_waiting_for_typed_input_keeps_its_answer(chat: ChatClient)
     assert "Запомнил" in chat.text
 
 
-async def test_two_questions_in_one_message_get_a_button_for_each(chat: ChatClient):
+async def test_two_questions_in_one_message_get_the_first_answer_and_a_button_for_the_second(
+    chat: ChatClient,
+):
     await chat.send("Как получить сертификат? И куда нести документы на подтверждение")
-    assert chat.text.startswith("Возможно, вы имели в виду:")
-    assert chat.labels[:2] == ["Как получить сертификат", "Куда идти подтверждать данные"]
+    assert chat.text.startswith("Четыре шага:")
+    assert "Куда идти подтверждать данные" in chat.labels
     await chat.press("Куда идти подтверждать данные")
     assert "«Управление сертификатом» → «Инструкции»" in chat.text
 

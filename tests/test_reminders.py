@@ -77,9 +77,10 @@ async def test_cadence_two_five_ten_days_each_naming_documents_and_points(app, c
     text = sent[0].text
     for fact in ("СНИЛС ребёнка", "свидетельство о рождении", "паспорт родителя"):
         assert fact in text
-    # Stavropol lists no points yet: the reminder says where to find them and whom to call.
-    assert "«город Невинномысск» у меня пока нет" in text
-    assert "8 (8652) 34-99-07" in text
+    # No points are published for Nevinnomyssk: the reminder gives the regional fallback
+    # and where to find them.
+    assert "«город Невинномысск», в открытых источниках не опубликованы" in text
+    assert "«Управление сертификатом» → «Инструкции»" in text
     labels = [label for row in sent[0].buttons["rows"] for label, _ in row]
     assert labels == ["Я подтвердил(а)", "Где подтвердить?", "Напомнить позже", "Не напоминать"]
 
@@ -94,7 +95,7 @@ async def test_points_of_the_parents_municipality_in_the_reminder(settings, tmp_
         assert (await queue_due_reminders(app, clock.now)).sent == 1
         (row,) = await outgoing(app, "reminder")
         assert "Центр «Пример» (тестовый)" in row.text
-        assert "г. Томск, ул. Примерная, д. 1" in row.text
+        assert "Адрес: город Томск, ул. Примерная, д. 1" in row.text
         assert "пн–пт 9:00–18:00" in row.text and "8 (3822) 00-00-01" in row.text
         assert "оригинал свидетельства о рождении" in row.text
         # «Где подтвердить?» typed: the points, as in the dialogue.

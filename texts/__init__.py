@@ -10,11 +10,13 @@ Strings use `str.format` placeholders. `{region.navigator_url}` and the other
 region fields are filled from the active region profile; any other name must be
 passed by the caller. A value that is a list of three strings is a Russian
 plural: forms for 1, 2-4 and 5+ ("{n} заявка", "{n} заявки", "{n} заявок"),
-chosen by the `n` argument.
+chosen by the `n` argument. Agreement inside a template ("до {high:год,gent}",
+"{name:datv}") is texts.grammar's.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import string
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -22,12 +24,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from texts.grammar import wrapped
+
 TEXTS_DIR = Path(__file__).resolve().parent
 REGIONS_DIR = TEXTS_DIR / "regions"
 
 
 class TextsError(Exception):
     """A broken texts file or region profile: one line naming the file and the problem."""
+
+
+# Where a municipality has no confirmation point or no hotline of its own in the profile,
+# parents are sent to the regional centre; the profile says so with `fallback = "regional"`.
+REGIONAL_FALLBACK = "regional"
+
+
+@dataclass(frozen=True)
+class ConfirmationPoint:
+    """A place where parents confirm the child's data (or get the certificate issued),
+    as published by the regional or municipal centre at `source` on the date `found`."""
+
+    organisation: str
+    address: str
+    source: str
+    found: dt.date
+    hours: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class MunicipalHotline:
+    """The municipality's own line (usually its support centre, МОЦ), with its source."""
+
+    name: str
+    phone: str
+    source: str
+    found: dt.date
+    email: str = ""
+    hours: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,9 +72,22 @@ class Municipality:
     # False: only «сертификат учёта»; None: not known, the parent is sent to the МОЦ.
     nominal: bool | None = None
     nominal_since: int | None = None
-    hotline_phone: str = ""
     aliases: tuple[str, ...] = ()
+    confirmation_points: tuple[ConfirmationPoint, ...] = ()
+    hotline: MunicipalHotline | None = None
+    # REGIONAL_FALLBACK when the regional centre stands in for missing points or hotline;
+    # `fallback_searched` is the day the public sources were searched without result.
+    fallback: str | None = None
+    fallback_searched: dt.date | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def hotline_phone(self) -> str:
+        return self.hotline.phone if self.hotline else ""
+
+    @property
+    def regional_fallback(self) -> bool:
+        return self.fallback == REGIONAL_FALLBACK
 
 
 @dataclass(frozen=True)
@@ -73,7 +120,8 @@ class Region:
 
 
 def available_regions(directory: Path = REGIONS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+    """Region ids with a profile in `directory` (`<id>.consent.toml` is not a profile)."""
+    return sorted(p.stem for p in directory.glob("*.toml") if "." not in p.stem)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -81,6 +129,116 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise TextsError(f"{path}: not valid TOML: {exc}") from None
+
+
+_POINT_KEYS = {"organisation", "address", "hours", "phone", "source", "found"}
+_HOTLINE_KEYS = {"name", "phone", "email", "hours", "source", "found"}
+_MUNICIPALITY_KEYS = {
+    "id",
+    "name",
+    "nominal",
+    "nominal_since",
+    "aliases",
+    "confirmation_points",
+    "hotline",
+    "fallback",
+    "fallback_searched",
+}
+
+
+def _date(where: str, key: str, value: Any) -> dt.date:
+    """A TOML date (`found = 2026-12-02`) or the same written as a string."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise TextsError(f"{where}: '{key}' must be a date like 2026-12-02") from None
+
+
+def _sourced(where: str, item: Any, keys: set[str], required: tuple[str, ...]) -> dict[str, Any]:
+    """A table of a published fact: known keys only, `required` non-empty, an http(s)
+    `source` it was read from and the date it was `found` there."""
+    if not isinstance(item, Mapping):
+        raise TextsError(f"{where}: expected a table")
+    unknown = sorted(set(item) - keys)
+    if unknown:
+        raise TextsError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    values = {key: str(item.get(key, "")).strip() for key in keys - {"found"}}
+    missing = [key for key in (*required, "source") if not values[key]]
+    if "found" not in item:
+        missing.append("found")
+    if missing:
+        raise TextsError(f"{where}: needs {' and '.join(missing)}")
+    if not values["source"].startswith(("https://", "http://")):
+        raise TextsError(
+            f"{where}: 'source' must be the address (http:// or https://) it was read at"
+        )
+    values["found"] = _date(where, "found", item["found"])
+    return values
+
+
+def _municipality(path: Path, index: int, item: Any) -> Municipality:
+    if not isinstance(item, Mapping) or "id" not in item or "name" not in item:
+        raise TextsError(f"{path}: municipality #{index} needs 'id' and 'name'")
+    where = f"{path}: municipality '{item['id']}'"
+    if "hotline_phone" in item:
+        raise TextsError(
+            f"{where}: 'hotline_phone' is replaced by a [municipalities.hotline] table "
+            "with name, phone, source and found"
+        )
+    raw_points = item.get("confirmation_points", [])
+    if not isinstance(raw_points, list):
+        raise TextsError(
+            f"{where}: confirmation_points must be a list of [[municipalities.confirmation_points]]"
+        )
+    points = tuple(
+        ConfirmationPoint(
+            **_sourced(f"{where}, point #{number}", point, _POINT_KEYS, ("organisation", "address"))
+        )
+        for number, point in enumerate(raw_points, start=1)
+    )
+    hotline = None
+    if "hotline" in item:
+        hotline = MunicipalHotline(
+            **_sourced(f"{where}, hotline", item["hotline"], _HOTLINE_KEYS, ("name", "phone"))
+        )
+    fallback = item.get("fallback")
+    searched = None
+    if fallback is not None:
+        if fallback != REGIONAL_FALLBACK:
+            raise TextsError(f"{where}: 'fallback' can only be \"{REGIONAL_FALLBACK}\"")
+        if points and hotline:
+            raise TextsError(f"{where}: 'fallback' is set but points and hotline are both listed")
+        if "fallback_searched" not in item:
+            raise TextsError(
+                f"{where}: 'fallback' needs 'fallback_searched', the day sources were searched"
+            )
+        searched = _date(where, "fallback_searched", item["fallback_searched"])
+    elif not points or hotline is None:
+        lacking = " and ".join(
+            name
+            for name, present in (("confirmation points", points), ("a hotline", hotline))
+            if not present
+        )
+        raise TextsError(
+            f"{where}: has no {lacking}: list them with their source, or set "
+            f'fallback = "{REGIONAL_FALLBACK}" to send parents to the regional centre'
+        )
+    return Municipality(
+        id=item["id"],
+        name=item["name"],
+        nominal=item.get("nominal"),
+        nominal_since=item.get("nominal_since"),
+        aliases=tuple(item.get("aliases", ())),
+        confirmation_points=points,
+        hotline=hotline,
+        fallback=fallback,
+        fallback_searched=searched,
+        extra={k: v for k, v in item.items() if k not in _MUNICIPALITY_KEYS},
+    )
 
 
 def load_region(region_id: str, directory: Path = REGIONS_DIR) -> Region:
@@ -96,22 +254,14 @@ def load_region(region_id: str, directory: Path = REGIONS_DIR) -> Region:
     if missing:
         raise TextsError(f"{path}: missing key(s) {', '.join(missing)}")
     hotline = raw["hotline"]
-    municipalities = []
-    for index, item in enumerate(raw.get("municipalities", []), start=1):
-        if "id" not in item or "name" not in item:
-            raise TextsError(f"{path}: municipality #{index} needs 'id' and 'name'")
-        known_keys = {"id", "name", "nominal", "nominal_since", "hotline_phone", "aliases"}
-        municipalities.append(
-            Municipality(
-                id=item["id"],
-                name=item["name"],
-                nominal=item.get("nominal"),
-                nominal_since=item.get("nominal_since"),
-                hotline_phone=item.get("hotline_phone", ""),
-                aliases=tuple(item.get("aliases", ())),
-                extra={k: v for k, v in item.items() if k not in known_keys},
-            )
+    if not isinstance(hotline, Mapping) or not str(hotline.get("phone", "")).strip():
+        raise TextsError(
+            f"{path}: [hotline] needs a phone: the regional centre every fallback uses"
         )
+    municipalities = [
+        _municipality(path, index, item)
+        for index, item in enumerate(raw.get("municipalities", []), start=1)
+    ]
     if not municipalities:
         raise TextsError(f"{path}: no [[municipalities]] listed")
     ids = [m.id for m in municipalities]
@@ -229,7 +379,7 @@ class Texts:
             if "n" not in params:
                 raise KeyError(f"text '{key}' has plural forms and needs n=")
             value = value[plural_form(int(params["n"]))]
-        return value.format(region=self.region, **params)
+        return value.format(region=self.region, **{k: wrapped(v) for k, v in params.items()})
 
     @staticmethod
     def placeholders(template: str) -> set[str]:

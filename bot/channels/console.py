@@ -79,7 +79,8 @@ class ConsoleChannel:
         text = line.strip()
         payload = None
         payloads = self.sender.payloads
-        if text.isdigit() and 1 <= int(text) <= len(payloads):
+        # ASCII digits only: '²'.isdigit() is true, but it is no button number
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= len(payloads):
             payload = payloads[int(text) - 1]
         return Incoming(
             channel=CHANNEL,

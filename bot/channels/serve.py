@@ -30,10 +30,8 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
     try:
         if settings.telegram_enabled:
             jobs["telegram"] = await _telegram(app, cleanups)
-        if settings.vk_enabled:
-            from bot.channels.vk import VkChannel
-
-            jobs["vk"] = VkChannel(app).run()
+        if settings.vk.token and settings.vk.token.get_secret_value():
+            jobs["vk"] = await _vk(app)
         messengers = bool(jobs)
         if not messengers:
             print(
@@ -97,12 +95,26 @@ async def _telegram(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
             )
     telegram = TelegramChannel(app)
     cleanups.append(telegram.close)
+    await telegram.check()
     if cfg.mode == "webhook":
         web = app.settings.web
         runner = await serve(create_web_app(app, telegram), web.host, web.port)
         cleanups.append(runner.cleanup)
         log.info("web server listening on %s:%s", web.host, web.port)
     return telegram.run()
+
+
+async def _vk(app: Any) -> Coroutine[Any, Any, None]:
+    from bot.channels.vk import VkChannel
+
+    if not app.settings.vk.group_id:
+        raise ChannelError(
+            "vk.group_id (NAVBOT_VK__GROUP_ID) is not set: a VK community token needs "
+            "the community's numeric id"
+        )
+    vk = VkChannel(app)
+    await vk.check()
+    return vk.run()
 
 
 async def _run_until_stopped(

@@ -42,6 +42,7 @@ from aiogram.types import (
 )
 
 from bot.channels.payloads import PayloadKeys
+from bot.channels.serve import ChannelError
 from bot.channels.text import split_text, utf16_len
 from bot.delivery import TELEGRAM_LIMITS, DeliveryError, Limits, RetryLater, TemporaryFailure
 from handlers.core import Incoming, Reply
@@ -59,6 +60,8 @@ MAX_CALLBACK_DATA = 64
 # my_chat_member tells when a parent blocks the bot ("kicked") or unblocks it ("member").
 # Edited messages, channel posts and the rest are not asked for.
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+# Seconds the start-up check (getMe) waits for Telegram.
+CHECK_TIMEOUT = 10
 # Bad Request descriptions that mean the chat can no longer be written to.
 _GONE = ("chat not found", "user is deactivated", "bot was kicked")
 
@@ -216,7 +219,9 @@ class TelegramChannel:
         if message is not None and message.chat.type != ChatType.PRIVATE:
             return None
         chat_id = str(message.chat.id) if message is not None else str(query.from_user.id)
-        payload = await self.keys.expand(query.data or "") or "menu"
+        # A key this bot never issued stays as it is: the router calls it out of date.
+        data = query.data or ""
+        payload = await self.keys.expand(data) or data or "menu"
         return Incoming(
             channel=CHANNEL,
             user_id=str(query.from_user.id),
@@ -233,6 +238,24 @@ class TelegramChannel:
             log.info("answerCallbackQuery failed: %s", exc)
 
     # -- lifecycle --------------------------------------------------------------------
+    async def check(self) -> None:
+        """Refuse to start with a token Telegram rejects or an API that does not answer:
+        getMe, before anything is served."""
+        base = self.app.settings.telegram.api_base
+        try:
+            await self.bot.get_me(request_timeout=CHECK_TIMEOUT)
+        except TelegramUnauthorizedError:
+            raise ChannelError(
+                "telegram.token (NAVBOT_TELEGRAM__TOKEN) was rejected by Telegram "
+                "(401 Unauthorized): copy the token from @BotFather again"
+            ) from None
+        except TelegramNetworkError as exc:
+            raise ChannelError(
+                f"telegram.api_base ({base}) cannot be reached: {exc.message}"
+            ) from None
+        except TelegramAPIError as exc:
+            raise ChannelError(f"telegram: getMe failed at start: {exc.message}") from None
+
     async def run(self) -> None:
         await self.set_commands()
         if self.mode == "webhook":

@@ -37,6 +37,7 @@ from vk_api.bot_longpoll import VkBotLongPoll
 from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
 
 from bot.channels.payloads import PayloadKeys
+from bot.channels.serve import ChannelError
 from bot.channels.text import split_text
 from bot.delivery import VK_LIMITS, DeliveryError, Limits, RetryLater, TemporaryFailure
 from handlers.core import Button, Incoming, Reply
@@ -57,6 +58,9 @@ TEMPORARY = {1, 10}  # unknown error; internal server error
 # blacklisted; the user did not allow messages from the community; privacy settings.
 # (Error 7, "permission denied", is about the token or the community, not the user.)
 UNREACHABLE = {900, 901, 902}
+# Seconds the start-up check (groups.getById) waits for VK.
+CHECK_TIMEOUT = 10
+AUTHORIZATION_FAILED = 5
 # Keyboard format invalid; bot features off in the community; wrong button type.
 KEYBOARD_REFUSED = {911, 912, 913}
 
@@ -287,7 +291,8 @@ class VkChannel:
                 return None
         if not isinstance(raw, dict) or not isinstance(raw.get("p"), str):
             return None
-        return await self.keys.expand(raw["p"]) or "menu"
+        # A key this bot never issued stays as it is: the router calls it out of date.
+        return await self.keys.expand(raw["p"]) or raw["p"] or "menu"
 
     async def to_incoming(self, event: dict[str, Any]) -> Incoming | None:
         kind, obj = event.get("type"), event.get("object") or {}
@@ -355,6 +360,41 @@ class VkChannel:
             if incoming is not None:
                 messages.append(incoming)
         await self.app.inbox.accept(messages, cursor=(CHANNEL, ts) if ts else None)
+
+    # -- start-up ---------------------------------------------------------------------
+    async def check(self) -> None:
+        """Refuse to start with a token VK rejects, a community id that is not the token's,
+        or an API that does not answer: groups.getById (the token's own community),
+        with a short timeout, before anything is served."""
+        cfg = self.app.settings.vk
+        api = vk_api.VkApiGroup(
+            token=cfg.token.get_secret_value(),
+            api_version=cfg.api_version,
+            session=VkApiSession(cfg.api_base, timeout=CHECK_TIMEOUT),
+        )
+        try:
+            result = await asyncio.to_thread(api.method, "groups.getById", {})
+        except ApiError as exc:
+            message = exc.error.get("error_msg", "")
+            if exc.code == AUTHORIZATION_FAILED:
+                raise ChannelError(
+                    f"vk.token (NAVBOT_VK__TOKEN) was rejected by VK (error 5: {message}): "
+                    "create a community token with the messages permission"
+                ) from None
+            raise ChannelError(
+                f"vk: groups.getById failed at start: error {exc.code}: {message}"
+            ) from None
+        except (ApiHttpError, requests.RequestException, ValueError) as exc:
+            raise ChannelError(
+                f"vk.api_base ({cfg.api_base}) cannot be reached: {type(exc).__name__}"
+            ) from None
+        groups = result.get("groups", []) if isinstance(result, dict) else result
+        ids = [group.get("id") for group in groups or [] if isinstance(group, dict)]
+        if self.group_id not in ids:
+            raise ChannelError(
+                f"vk.group_id (NAVBOT_VK__GROUP_ID) is {self.group_id}, but the token belongs "
+                f"to community {', '.join(map(str, ids)) or 'unknown'}"
+            )
 
     # -- long poll --------------------------------------------------------------------
     def _poll(self, loop: asyncio.AbstractEventLoop, start_ts: str | None) -> None:

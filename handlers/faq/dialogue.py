@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 
+from handlers.buttons import Grammar, Slug
 from handlers.core import Button, Context, Incoming, Router
 from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
-from handlers.hotline import person_rows
+from handlers.hotline import municipal_follow_up, person_rows
 from handlers.menu import menu_button
 from storage.models import FaqUnanswered
 from texts import Texts
@@ -18,6 +19,12 @@ router = Router("faq")
 router.menu_item(50, "faq.item", "faq")
 # A question longer than this is cut before it is stored for staff.
 MAX_STORED = 2000
+# The conversation data key of the FAQ's memory: the topic of the parent's last question
+# (its nouns the base knows), so that a follow-up ("а если ему 4?") is read with it.
+MEMORY = "faq"
+# Entries whose answer goes on with what is known of this parent: the hotline question
+# gets the parent's municipal line (or the stated fallback, or a request to name it).
+PERSONAL_FOLLOW_UPS = {"hotline": municipal_follow_up, "hotline_centres": municipal_follow_up}
 
 
 def faq_of(ctx: Context) -> Faq:
@@ -60,7 +67,10 @@ def answer(ctx: Context, verdict: Verdict) -> None:
     # A close second meaning of the question, one tap away.
     rows.extend([Button(entry.title, f"faq:show:{entry.id}")] for entry in verdict.also)
     rows.append([menu_button(ctx)])
-    ctx.reply(verdict_text(ctx.texts, verdict), rows)
+    text = verdict_text(ctx.texts, verdict)
+    if verdict.entry.id in PERSONAL_FOLLOW_UPS:
+        text += "\n\n" + PERSONAL_FOLLOW_UPS[verdict.entry.id](ctx)
+    ctx.reply(text, rows)
 
 
 async def record_unanswered(ctx: Context, question: str, verdict: Verdict) -> None:
@@ -75,10 +85,13 @@ async def record_unanswered(ctx: Context, question: str, verdict: Verdict) -> No
     )
 
 
-@router.button("faq")
+BUTTONS = Grammar("faq", {"": {}, "show": {"entry": Slug()}})
+
+
+@router.button(BUTTONS)
 async def ask(incoming: Incoming, ctx: Context) -> None:
-    if ctx.args[:1] == ["show"] and len(ctx.args) > 1:
-        entry = faq_of(ctx).kb.get(ctx.args[1])
+    if ctx.pressed.action == "show":
+        entry = faq_of(ctx).kb.get(ctx.pressed["entry"])
         if entry is None:
             ctx.say("faq.gone", [[menu_button(ctx)]])
         elif entry.handoff:
@@ -95,7 +108,11 @@ async def free_text(incoming: Incoming, ctx: Context) -> bool:
     question = incoming.text.strip()
     if not question:
         return False
-    verdict = faq_of(ctx).decide(question)
+    faq = faq_of(ctx)
+    memory = ctx.data.setdefault(MEMORY, {})
+    verdict = faq.decide(question, previous=memory.get("topic"))
+    # The next message may lean on this one ("а если ему 4?"): keep what it was about.
+    memory["topic"] = faq.topic(question[:MAX_STORED])
     log.info(
         "faq %s %s %.3f", verdict.outcome, verdict.entry.id if verdict.entry else "-", verdict.score
     )

@@ -69,6 +69,14 @@ class Lexicon:
     ages: tuple[tuple[int, int, str], ...] = ()
     # Words that open a question: "... и как оформить" starts a second question.
     question_words: frozenset[str] = frozenset()
+    # A short message opening with one of these, or naming the thing by one of these
+    # pronouns, continues the message before it ("а если ему 4?").
+    follow_up_openers: frozenset[str] = frozenset()
+    follow_up_pronouns: frozenset[str] = frozenset()
+    # Search terms that make a question one about age (a bare number after it is an age).
+    age_context: frozenset[str] = frozenset()
+    # The word that makes a bare number in a follow-up about age an age ("4" -> "4 лет").
+    age_unit: str = ""
 
     def age_terms(self, number: str) -> str | None:
         value = int(number)
@@ -154,6 +162,11 @@ def _entry(path: Path, index: int, raw: dict[str, Any]) -> Entry:
     )
 
 
+def _words(path: Path, raw: dict[str, Any], key: str) -> frozenset[str]:
+    values = _strings(path, key, raw.get(key), required=False)
+    return frozenset(w.lower().replace("ё", "е") for w in values)
+
+
 def _lexicon(path: Path) -> Lexicon:
     if not path.exists():
         return Lexicon()
@@ -188,10 +201,11 @@ def _lexicon(path: Path) -> Lexicon:
         lookalikes=lookalikes,
         translit={k.lower(): v.lower() for k, v in translit.items()},
         stopwords=frozenset(w.lower().replace("ё", "е") for w in stopwords),
-        question_words=frozenset(
-            w.lower().replace("ё", "е")
-            for w in _strings(path, "question_words", raw.get("question_words"), required=False)
-        ),
+        question_words=_words(path, raw, "question_words"),
+        follow_up_openers=_words(path, raw, "follow_up_openers"),
+        follow_up_pronouns=_words(path, raw, "follow_up_pronouns"),
+        age_context=_words(path, raw, "age_context"),
+        age_unit=str(raw.get("age_unit", "")).strip(),
         synonyms={
             k.lower().replace("ё", "е"): v.lower().replace("ё", "е") for k, v in synonyms.items()
         },

@@ -259,7 +259,8 @@ class Index:
         analyzer.set_vocabulary(
             w
             for entry in kb.entries
-            for text in (entry.title, entry.answer, *entry.tags, *entry.phrasings)
+            # Trigger words too, so that a misspelt complaint still hands over.
+            for text in (entry.title, entry.answer, *entry.tags, *entry.phrasings, *entry.triggers)
             for w in normalise(text, analyzer._lookalikes)
         )
         phrasing_bags: list[list[Counter[str]]] = []

@@ -3,16 +3,18 @@ not knowing. Shared by the dialogue, `navbot ask` and `navbot faq-eval`."""
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from handlers.faq.kb import FAQ_DIR, Entry, KnowledgeBase, load_kb
-from handlers.faq.matcher import Analyzer, Candidate, Index
+from handlers.faq.matcher import Analyzer, Candidate, Index, lemma, normalise, thing
 from texts import Region, TextsError, region_faq_answers
 
-# Chosen on tests/faq_dev.jsonl (see `navbot faq-eval` and bench/faq_bench.py).
+# Chosen on tests/faq_dev.jsonl and the dev sources of the real corpus with their
+# robustness suite (see `navbot faq-eval` and bench/faq_bench.py).
 # An entry's score: BLEND x its best phrasing + (1 - BLEND) x the whole entry as one text.
 BLEND = 0.2
 ANSWER_AT = 0.3
@@ -39,6 +41,11 @@ CLOSE_OVERLAP = 0.6
 # one entry fits it.
 LEAD_ANSWER_AT = 0.22
 LEAD_RATIO = 0.7
+
+# A sentence this long without punctuation may hold the question at its end.
+RUN_ON_WORDS = 8
+# A follow-up that leans on the message before it is this short at most.
+FOLLOW_UP_WORDS = 6
 
 ANSWER, SUGGEST, HANDOFF, UNKNOWN = "answer", "suggest", "handoff", "unknown"
 
@@ -74,23 +81,100 @@ class Faq:
     ) -> None:
         self.kb = kb
         self.index = Index(kb, Analyzer(kb.lexicon, mode=mode, typos=typos), blend=blend)
+        # While one message is decided, its sentences and tails are searched more than
+        # once; the cache lives for one decide() call.
+        self._search = lru_cache(maxsize=1024)(self.index.search)
+        # A number not followed by a word of age ("а если 4?", "ему 4,5").
+        ages = "|".join(sorted(map(re.escape, kb.lexicon.age_words), key=len, reverse=True))
+        self._bare_number = re.compile(
+            rf"\b(\d{{1,2}})(?:[.,]\d)?\b(?!\s*(?:{ages})\b)" if ages else r"(?!)"
+        )
         self.answer_at = answer_at
         self.margin = margin
         self.suggest_at = suggest_at
         self.known_at = known_at
         self.close_at = close_at
 
-    def decide(self, question: str) -> Verdict:
-        found = self.index.search(question)
+    def decide(self, question: str, previous: str | None = None) -> Verdict:
+        """The verdict on a message; `previous` is the parent's message before it, read
+        together with a short follow-up that leans on it ("а если ему 4?")."""
+        self._search.cache_clear()
+        verdict = self._decide(question)
+        if previous and verdict.outcome in (SUGGEST, UNKNOWN) and self._leans_on(question):
+            joined = self._decide(
+                f"{self._ages_spelled(question, previous)} {self.topic(previous)}"
+            )
+            if joined.outcome == ANSWER:
+                return joined
+        return verdict
+
+    def _leans_on(self, question: str) -> bool:
+        """A short message that continues the one before: it opens with "а"/"и"/"а если"
+        or names the thing only by a pronoun ("а его где взять")."""
+        words = normalise(question)
+        if not words or len(words) > FOLLOW_UP_WORDS:
+            return False
+        return words[0] in self.kb.lexicon.follow_up_openers or bool(
+            self.kb.lexicon.follow_up_pronouns.intersection(words)
+        )
+
+    def _pieces(self, parts: list[str], question: str) -> list[str]:
+        """Where the question may sit in a long message: each of its sentences, and in a
+        long run-on sentence without punctuation, its tail from each word that opens a
+        question ("... всё сложно как активировать сертификат")."""
+        opening = self.kb.lexicon.question_words
+        pieces = [part for part in parts if part.strip() != question.strip()]
+        for part in parts or [question]:
+            words = part.split()
+            if len(words) <= RUN_ON_WORDS:
+                continue
+            for i, word in enumerate(words[1:], start=1):
+                if opening.intersection(normalise(word)):
+                    pieces.append(" ".join(words[i:]))
+        return pieces
+
+    def _best_score(self, text: str) -> float:
+        best = self._search(text).candidates[:1]
+        return best[0].score if best else 0.0
+
+    def topic(self, previous: str) -> str:
+        """What a message was about: its nouns that the base knows ("С какого возраста
+        дают сертификат?" -> "возраста сертификат"). Enough to read a follow-up with,
+        and free of anything personal the message may have held."""
+        return " ".join(
+            word for word in normalise(previous) if thing(word) and lemma(word) in self.index.idf
+        )
+
+    def _ages_spelled(self, question: str, previous: str) -> str:
+        """In a follow-up to a question about age, a bare number is an age ("а если 4?")."""
+        lexicon = self.kb.lexicon
+        about_age = lexicon.age_context.intersection(
+            self.index.analyzer.terms(previous, fallback=False)
+        ) or any(w in lexicon.age_words for w in normalise(previous))
+        if not about_age:
+            return question
+        unit = lexicon.age_unit
+        return self._bare_number.sub(lambda m: f"{m.group(1)} {unit}", question)
+
+    def _decide(self, question: str) -> Verdict:
+        found = self._search(question)
         candidates, triggered = found.candidates, found.triggered
         if triggered is not None:
             return Verdict(HANDOFF, triggered, 1.0)
+        several, parts = self._several_questions(question)
+        if len(several) <= 1:
+            pieces = self._pieces(parts, question)
+            if len(pieces) > 1:
+                # A long message with one question inside: the question alone decides.
+                alone = self._decide(max(pieces, key=self._best_score))
+                if alone.outcome in (ANSWER, HANDOFF):
+                    return alone
         if not candidates or candidates[0].score < self.suggest_at:
             score = candidates[0].score if candidates else 0.0
             return Verdict(UNKNOWN, None, round(score, 3))
-        several = self._several_questions(question)
         if len(several) > 1:
-            return Verdict(SUGGEST, several[0], round(candidates[0].score, 3), several)
+            # The first question is answered; the others are one tap away.
+            return Verdict(ANSWER, several[0], round(candidates[0].score, 3), also=several[1:])
         top = candidates[0]
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         if top.entry.handoff:
@@ -124,10 +208,9 @@ class Faq:
             return Verdict(UNKNOWN, None, round(top.score, 3))
         return Verdict(SUGGEST, top.entry, round(top.score, 3), suggestions)
 
-    def _several_questions(self, question: str) -> tuple[Entry, ...]:
+    def _several_questions(self, question: str) -> tuple[tuple[Entry, ...], list[str]]:
         """For a message of several questions, each about another entry, the entry each
-        part would be answered with; otherwise one entry at most. An answer to one of
-        them would leave the rest unanswered, so the parent gets the list to pick from."""
+        part would be answered with, in the order asked; otherwise one entry at most."""
         analyzer = self.index.analyzer
         parts = [
             part
@@ -135,14 +218,14 @@ class Faq:
             if len(set(analyzer.terms(part, fallback=False))) >= MIN_CLAUSE_TERMS
         ]
         if len(parts) < 2:
-            return ()
+            return (), parts
         entries: list[Entry] = []
         for part in parts:
-            best = self.index.search(part).candidates[:1]
+            best = self._search(part).candidates[:1]
             if best and best[0].score >= self.answer_at and not best[0].entry.handoff:
                 if best[0].entry not in entries:
                     entries.append(best[0].entry)
-        return tuple(entries[:MAX_SUGGESTIONS])
+        return tuple(entries[:MAX_SUGGESTIONS]), parts
 
 
 def _suggestions(candidates: list[Candidate], floor: float) -> tuple[Entry, ...]:

@@ -1,13 +1,14 @@
 """A fake Telegram Bot API (core.telegram.org/bots/api): getUpdates long polling that
 confirms by offset and delivers only the update types in allowed_updates (by default
 every type but chat_member, message_reaction and message_reaction_count), 409 while a
-webhook is set; sendMessage with Telegram's checks (HTML entities, 4096 UTF-16 code
-units after entity parsing, inline keyboards with exactly one action per button and
-1-64 bytes of callback data, "chat not found" for a chat that never wrote to the bot);
-flood control (429 with parameters.retry_after beyond 30 messages/s or a chat's
-burst), blocked users (403), answerCallbackQuery only for a fresh query, setMyCommands,
-and setWebhook with its secret_token rules. Parents can send text, media, locations,
-contacts, edit messages, block and unblock the bot, and write in groups."""
+webhook is set or when a newer getUpdates call ends a waiting one; sendMessage with
+Telegram's checks (HTML entities, 4096 UTF-16 code units after entity parsing, inline
+keyboards with exactly one action per button and 1-64 bytes of callback data, "chat
+not found" for a chat that never wrote to the bot); flood control (429 with
+parameters.retry_after beyond 30 messages/s or a chat's burst), blocked users (403),
+answerCallbackQuery only for a fresh query, setMyCommands, and setWebhook with its
+secret_token rules. Parents can send text, media, locations, contacts, edit messages,
+block and unblock the bot, and write in groups."""
 
 from __future__ import annotations
 
@@ -158,6 +159,14 @@ class FakeTelegram(Server):
         self.server_errors_next = 0  # answer that many sendMessage calls with 502
         self.global_window = Window(per_second)
         self.chat_burst = chat_burst
+        # hold_sends: sendMessage calls wait for release() before Telegram looks at them.
+        self.hold_sends = False
+        self.held = 0
+        self.dropped = 0
+        self._drop_held = False
+        self._polls = 0  # getUpdates calls so far
+        self.conflicts = 0  # getUpdates calls ended by a newer one (409)
+        self._release = asyncio.Event()
         self._chat_buckets: dict[int, Bucket] = {}
         self.web_app.router.add_post("/bot{token}/{method}", self._handle)
         self.web_app.router.add_get("/bot{token}/{method}", self._handle)
@@ -261,9 +270,24 @@ class FakeTelegram(Server):
         return [sent for sent in self.sent if sent.chat_id == chat_id]
 
     # -- the API ----------------------------------------------------------------------
+    def release(self, *, drop: bool = False) -> None:
+        """Let held sendMessage calls go on (and stop holding new ones); with `drop`, they
+        never reached Telegram (the bot died while sending): answered with an error and
+        not delivered."""
+        self.hold_sends = False
+        self._drop_held = drop
+        self._release.set()
+
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
+        if method == "sendMessage" and self.hold_sends:
+            self.held += 1
+            self._release.clear()
+            await self._release.wait()
+            if self._drop_held:
+                self.dropped += 1
+                return web.Response(status=499)
         self.calls.append((method, params))
         try:
             if request.match_info["token"] != self.token:
@@ -340,6 +364,11 @@ class FakeTelegram(Server):
         self._allow(params)
         if offset:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        # A new getUpdates ends the one still waiting, which gets 409: two processes
+        # polling one token keep cutting each other off.
+        self._polls += 1
+        mine = self._polls
+        await self.notify()
 
         def wanted() -> list[dict[str, Any]]:
             return [u for u in self.updates if self.allowed_updates & u.keys()]
@@ -347,6 +376,13 @@ class FakeTelegram(Server):
         deadline = time.monotonic() + timeout
         async with self.changed:
             while not wanted() and time.monotonic() < deadline:
+                if self._polls != mine:
+                    self.conflicts += 1
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; make sure that "
+                        "only one bot instance is running",
+                    )
                 try:
                     await asyncio.wait_for(self.changed.wait(), deadline - time.monotonic())
                 except TimeoutError:

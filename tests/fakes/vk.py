@@ -213,6 +213,25 @@ class FakeVk(Server):
             return web.json_response({"error": error})
         return web.json_response({"response": result})
 
+    async def api_groups_getById(self, params: dict[str, str]) -> dict[str, Any]:
+        """Since API 5.194 an object {"groups": [...], "profiles": [...]}; with a community
+        token and no group_id(s), the token's own community."""
+        asked = params.get("group_ids") or params.get("group_id") or str(self.group_id)
+        groups = []
+        for item in asked.split(","):
+            if item.strip() != str(self.group_id):
+                raise VkError(100, "One of the parameters specified was missing or invalid")
+            groups.append(
+                {
+                    "id": self.group_id,
+                    "name": "Навигатор: помощь родителям",
+                    "screen_name": f"club{self.group_id}",
+                    "is_closed": 0,
+                    "type": "group",
+                }
+            )
+        return {"groups": groups, "profiles": []}
+
     async def api_groups_getLongPollServer(self, params: dict[str, str]) -> dict[str, Any]:
         if params.get("group_id") != str(self.group_id):
             raise VkError(100, "One of the parameters specified was missing or invalid: group_id")
