@@ -19,6 +19,8 @@ update, so even two tickers never queue one reminder twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import zlib
 from collections.abc import Callable
@@ -243,6 +245,7 @@ class Ticker:
         self.settings = app.settings.reminders
         self.leadership = Leadership(app.db, app.settings.database.schema_name)
         self.scheduler: AsyncIOScheduler | None = None
+        self._running: asyncio.Task[TickResult | None] | None = None
 
     async def tick(self) -> TickResult | None:
         """One tick: None when another process leads."""
@@ -262,10 +265,19 @@ class Ticker:
             )
         return result
 
+    async def _fire(self) -> None:
+        """The APScheduler job: start a tick unless one is still running. The tick is a task
+        of ours, so stopping the process cancels and awaits it cleanly."""
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().create_task(self.tick(), name="ticker")
+
     def start(self) -> None:
+        # The job only starts a task of ours and the tick logs its own failures, so all
+        # APScheduler's executor could report is its wrapper cancelled at shutdown.
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.CRITICAL)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_job(
-            self.tick,
+            self._fire,
             "interval",
             seconds=self.settings.tick_seconds,
             id="reminders",
@@ -280,4 +292,8 @@ class Ticker:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if self._running is not None and not self._running.done():
+            self._running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._running
         await self.leadership.release()
