@@ -21,6 +21,7 @@ def build_router() -> Router:
         menu,
         municipality,
         registration,
+        reminders,
         requests,
         understanding,
     )
@@ -37,6 +38,7 @@ def build_router() -> Router:
         requests.router,
         hotline.router,
         understanding.router,
+        reminders.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
     )
