@@ -322,9 +322,10 @@ class Delivery:
                 if user_id not in self._again:
                     return
 
-    async def _claim(self, user_id: int) -> tuple[str, str, bool] | None:
+    async def _claim(self, user_id: int) -> tuple[str, str, bool, list[Any]] | None:
         """Take the chat's lease: free, ours, expired, or left by a process of this host
-        that no longer runs. (channel, chat id, reachable), or None: another worker has it."""
+        that no longer runs. (channel, chat id, reachable, the first pending rows), or None:
+        another worker has it."""
         now = utcnow()
         async with self.db.session() as session:
             free = or_(
@@ -337,7 +338,49 @@ class Delivery:
                 owner = await session.scalar(select(User.outbox_owner).where(User.id == user_id))
                 if owner and owner_is_dead(owner):
                     row = await self._take(session, user_id, User.outbox_owner == owner, now)
-        return None if row is None else (row[0], row[1], bool(row[2]))
+            if row is None:
+                return None
+            first = await self._pending(session, user_id)
+        return row[0], row[1], bool(row[2]), first
+
+    async def _pending(self, session: Any, user_id: int) -> list[Any]:
+        """The next pending rows of the chat, oldest first."""
+        return list(
+            (
+                await session.execute(
+                    select(
+                        TranscriptEntry.id,
+                        TranscriptEntry.text,
+                        TranscriptEntry.buttons,
+                        TranscriptEntry.kind,
+                        TranscriptEntry.created_at,
+                    )
+                    .where(
+                        TranscriptEntry.user_id == user_id,
+                        TranscriptEntry.status == "pending",
+                    )
+                    .order_by(TranscriptEntry.id)
+                    .limit(self.BATCH)
+                )
+            ).all()
+        )
+
+    async def _release(self, session: Any, user_id: int) -> bool:
+        """Give the chat's lease up, unless a row came in meanwhile; whether it was."""
+        released = await session.execute(
+            update(User)
+            .where(
+                User.id == user_id,
+                User.outbox_owner == self.worker_id,
+                ~exists().where(
+                    TranscriptEntry.user_id == user_id,
+                    TranscriptEntry.status == "pending",
+                ),
+            )
+            .values(outbox_owner=None, outbox_lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(released.rowcount)  # type: ignore[attr-defined]
 
     async def _take(self, session: Any, user_id: int, condition: Any, now: datetime) -> Any:
         return (
@@ -354,50 +397,24 @@ class Delivery:
         claimed = await self._claim(user_id)
         if claimed is None:
             return  # another worker is sending to this chat; it sends these rows too
-        channel, chat_id, reachable = claimed
+        channel, chat_id, reachable, rows = claimed
         sender = self.senders[channel]
         renew_at = time.monotonic() + self.LEASE.total_seconds() / 3
         while True:
-            async with self.db.session() as session:
-                rows = (
-                    await session.execute(
-                        select(
-                            TranscriptEntry.id,
-                            TranscriptEntry.text,
-                            TranscriptEntry.buttons,
-                            TranscriptEntry.kind,
-                            TranscriptEntry.created_at,
-                        )
-                        .where(
-                            TranscriptEntry.user_id == user_id,
-                            TranscriptEntry.status == "pending",
-                        )
-                        .order_by(TranscriptEntry.id)
-                        .limit(self.BATCH)
-                    )
-                ).all()
-                if not rows:
-                    released = await session.execute(
-                        update(User)
-                        .where(
-                            User.id == user_id,
-                            User.outbox_owner == self.worker_id,
-                            ~exists().where(
-                                TranscriptEntry.user_id == user_id,
-                                TranscriptEntry.status == "pending",
-                            ),
-                        )
-                        .values(outbox_owner=None, outbox_lease_until=None)
-                        .execution_options(synchronize_session=False)
-                    )
-                    if released.rowcount:  # type: ignore[attr-defined]
+            if not rows:
+                async with self.db.session() as session:
+                    if await self._release(session, user_id):
                         return
-                    continue  # a row came in meanwhile
-            for row_id, text, buttons, kind, created_at in rows:
+                    rows = await self._pending(session, user_id)  # a row came in meanwhile
+                continue
+            for index, (row_id, text, buttons, kind, created_at) in enumerate(rows):
                 if time.monotonic() > renew_at:
                     await self._renew(user_id)
                     renew_at = time.monotonic() + self.LEASE.total_seconds() / 3
-                reachable = await self._send_row(
+                # The last row of a short batch: its outcome and the lease's release
+                # are written in one transaction.
+                last = index == len(rows) - 1 and len(rows) < self.BATCH
+                reachable, released = await self._send_row(
                     channel,
                     sender,
                     chat_id,
@@ -406,7 +423,12 @@ class Delivery:
                     Reply.from_stored(text, buttons, row_id, user_id),
                     kind,
                     as_utc(created_at),
+                    release=last,
                 )
+                if released:
+                    return
+            async with self.db.session() as session:
+                rows = await self._pending(session, user_id)
 
     async def _renew(self, user_id: int) -> None:
         async with self.db.session() as session:
@@ -427,32 +449,38 @@ class Delivery:
         reply: Reply,
         kind: str | None,
         created_at: datetime,
-    ) -> bool:
-        """Send one row and record the outcome; whether the chat is still reachable."""
+        *,
+        release: bool = False,
+    ) -> tuple[bool, bool]:
+        """Send one row and record the outcome (with `release`, also give the chat's lease
+        up if nothing more is pending); whether the chat is still reachable, and whether
+        the lease was given up."""
+        owner = user_id if release else None
         if not reachable:
-            await self._record(reply, None, "user unreachable")
-            return False
+            return False, await self._record(reply, None, "user unreachable", release=owner)
         if kind in (None, "reply") and utcnow() - created_at > self.reply_max_age:
-            await self._record(reply, None, "too old to send", status="expired")
-            return True
+            expired = await self._record(
+                reply, None, "too old to send", status="expired", release=owner
+            )
+            return True, expired
         if getattr(sender, "current_session_only", False) and created_at < self.started_at:
             # A terminal session is new with every run: what a previous run decided to
             # print belongs to that session.
-            await self._record(reply, None, "left by a previous session", status="expired")
-            return True
+            done = await self._record(
+                reply, None, "left by a previous session", status="expired", release=owner
+            )
+            return True, done
         if kind not in (None, "reply") and not await self._still_pending(reply):
-            return True  # cancelled meanwhile (a reminder the parent no longer needs)
+            return True, False  # cancelled meanwhile (a reminder the parent no longer needs)
         try:
             message_id = await self._send(channel, sender, chat_id, reply)
         except DeliveryError as exc:
             log.warning("delivery to %s user %s failed: %s", channel, user_id, exc.reason)
-            await self._record(reply, None, exc.reason)
             if exc.unreachable:
                 await self._set_user_reachable(user_id, False)
-                return False
-            return True
-        await self._record(reply, message_id, None)
-        return True
+                return False, await self._record(reply, None, exc.reason, release=owner)
+            return True, await self._record(reply, None, exc.reason, release=owner)
+        return True, await self._record(reply, message_id, None, release=owner)
 
     async def _still_pending(self, reply: Reply) -> bool:
         async with self.db.session() as session:
@@ -485,10 +513,18 @@ class Delivery:
                 await asyncio.sleep(delay)
 
     async def _record(
-        self, reply: Reply, message_id: str | None, error: str | None, status: str = ""
-    ) -> None:
+        self,
+        reply: Reply,
+        message_id: str | None,
+        error: str | None,
+        status: str = "",
+        *,
+        release: int | None = None,
+    ) -> bool:
+        """Write a row's outcome; with `release` (the user id), also give that chat's lease
+        up in the same transaction when nothing more is pending. Whether it was."""
         if reply.transcript_id is None:
-            return
+            return False
         async with self.db.session() as session:
             await session.execute(
                 update(TranscriptEntry)
@@ -501,6 +537,7 @@ class Delivery:
                 )
                 .execution_options(synchronize_session=False)
             )
+            return await self._release(session, release) if release is not None else False
 
     # -- the ways in ----------------------------------------------------------------------
     async def deliver(self, channel: str, chat_id: str, replies: list[Reply]) -> bool:
