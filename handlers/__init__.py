@@ -18,6 +18,7 @@ def build_router() -> Router:
         confirmation,
         faq,
         hotline,
+        linking,
         menu,
         municipality,
         registration,
@@ -34,6 +35,7 @@ def build_router() -> Router:
         catalogue.router,
         children.router,
         requests.router,
+        linking.router,
         hotline.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
