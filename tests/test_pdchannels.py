@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -29,6 +30,7 @@ from storage.models import (
     utcnow,
 )
 from storage.outbox import queue_replies
+from tests.cli import LiveProcess, write_config
 from tests.fakes.max import FakeMax
 from tests.messengers import MaxParent, Running, TelegramParent, wait_until
 
@@ -292,3 +294,33 @@ def test_the_setting_reads_json_from_the_environment_and_the_profile_overrides_i
 
     profile = SimpleNamespace(extra={"personal_data_channels": ["max"]})
     assert pd_channels_for(Settings(), profile) == ("max",)
+
+
+async def test_navbot_run_names_the_channels_where_personal_data_are_collected(
+    tmp_path, database, fake_max
+):
+    config = write_config(tmp_path, database)
+    env = {
+        "NAVBOT_MAX__TOKEN": fake_max.token,
+        "NAVBOT_MAX__API_BASE": fake_max.base,
+        "NAVBOT_MAX__POLLING_TIMEOUT": "1",
+        "NAVBOT_BOT__PERSONAL_DATA_CHANNELS": '["vk", "max"]',
+    }
+    process = LiveProcess("--config", str(config), "run", env=env, cwd=tmp_path)
+    try:
+        # read in a thread: the fake MAX answers the process from this event loop
+        seen = await asyncio.to_thread(process.expect, "personal data", 90)
+        (line,) = [each for each in seen.splitlines() if "personal data" in each]
+        assert line == (
+            "personal data (consent, children, phones, requests) are collected in: vk, max; "
+            "not in: telegram (a link to continue there is offered)"
+        )
+        await wait_until(lambda: any(c[1] == "/updates" for c in fake_max.calls), limit=60)
+        process.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.proc.wait, 30) == 0
+    finally:
+        if process.proc.poll() is None:
+            process.kill()
+        for pipe in (process.proc.stdin, process.proc.stdout):
+            if pipe is not None:
+                pipe.close()
