@@ -65,6 +65,7 @@ def console_channel(app: App):
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
     from bot.channels.serve import ChannelError, serve_channels
 
+    await app.delivery.pacing.check()
     await app.start()
     try:
         return await serve_channels(
@@ -82,9 +83,19 @@ from bot.catalogue_cli import (  # noqa: E402
     import_arguments,
     status_arguments,
 )
+from bot.staff_cli import cmd_staff_user, cmd_web, staff_arguments  # noqa: E402
 
 COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int]]]] = {
-    "run": ("start every configured channel (the terminal one when no token is set)", cmd_run),
+    "run": (
+        "start every configured channel (the terminal one when no token is set) "
+        "and the staff console",
+        cmd_run,
+    ),
+    "web": ("serve the staff console alone", cmd_web),
+    "staff-user": (
+        "manage staff console accounts: add, passwd, disable, enable, list",
+        cmd_staff_user,
+    ),
     "console": ("chat with the bot in this terminal (or script it through stdin)", cmd_console),
     "migrate": ("create or upgrade the database schema", cmd_migrate),
     "ask": ("print the answer the bot would give to a question (or to stdin lines)", cmd_ask),
@@ -119,6 +130,7 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "import-programs": import_arguments,
     "export-requests": export_arguments,
     "request-status": status_arguments,
+    "staff-user": staff_arguments,
     "ask": add_ask_arguments,
     "faq-eval": add_eval_arguments,
 }
@@ -150,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         _setup_logging(
             settings,
-            quiet=args.command in ("console", "ask", "faq-eval", "faq-check") or sys.stdin.isatty(),
+            quiet=args.command in ("console", "ask", "faq-eval", "faq-check", "staff-user")
+            or sys.stdin.isatty(),
         )
         _, handler = COMMANDS[args.command]
         return asyncio.run(_with_app(settings, lambda app: handler(app, args)))

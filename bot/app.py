@@ -55,6 +55,7 @@ class App:
     async def close(self) -> None:
         await self.inbox.stop()
         await self.delivery.stop()
+        await self.delivery.close()
         await self.db.close()
 
 
@@ -73,7 +74,11 @@ def build_app(settings: Settings) -> App:
     # message to a parent passes this guard in the outbox.
     db.info[GUARD_INFO] = outbox_guard(settings, region, texts)
     router = build_router()
-    delivery = Delivery(db, reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours))
+    delivery = Delivery(
+        db,
+        reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours),
+        pacing=settings.pacing,
+    )
     services = SimpleNamespace(settings=settings, delivery=delivery, router=router, consent=consent)
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)
@@ -85,9 +90,10 @@ def build_app(settings: Settings) -> App:
         return main_menu(ctx, router)
 
     engine = DialogueEngine(db, router, texts, menu, services)
+    # A conversation a person has taken gets no word from the bot, a flood notice neither.
     engine.hooks = [
-        FloodLimit(settings.bot.flood_messages, settings.bot.flood_seconds),
         with_person,
+        FloodLimit(settings.bot.flood_messages, settings.bot.flood_seconds),
     ]
     inbox = Inbox(db, engine, delivery)
     return App(settings, region, texts, db, router, engine, delivery, services, inbox)

@@ -429,7 +429,18 @@ async def request_rows(
     return rows
 
 
+# A cell starting with one of these is taken for a formula by spreadsheets (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """A text cell for CSV that a spreadsheet shows as text: «=HYPERLINK(...)» becomes
+    «'=HYPERLINK(...)», as OWASP recommends."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def write_rows(rows: list[list[str]], target: Path | None, fmt: str, stdout: TextIO) -> None:
+    """CSV cells are escaped with safe_cell(); XLSX cells are all strings (never formulas)."""
     if fmt == "xlsx":
         from openpyxl import Workbook
 
@@ -439,10 +450,14 @@ def write_rows(rows: list[list[str]], target: Path | None, fmt: str, stdout: Tex
         sheet = book.active
         for row in rows:
             sheet.append(row)
+        for sheet_row in sheet.iter_rows():
+            for cell in sheet_row:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
         book.save(target)
         return
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([[safe_cell(cell) for cell in row] for row in rows])
     if target is None:
         stdout.write(buffer.getvalue())
     else:

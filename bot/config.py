@@ -146,7 +146,20 @@ class DeliverySection(_Section):
 
 class WebSection(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    # 0: any free port (printed at start), for tests and trial runs
+    port: int = Field(8080, ge=0, le=65535)
+    # The staff console's session cookie: "auto" marks it Secure when the page came over
+    # https (directly, or X-Forwarded-Proto from a proxy on this machine).
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # A session ends after this many idle minutes, and in any case after `session_hours`.
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    session_hours: int = Field(12, ge=1, le=24 * 7)
+    # Failed sign-ins allowed within `signin_window_minutes`, per login and per address.
+    signin_limit_account: int = Field(5, ge=1)
+    signin_limit_address: int = Field(20, ge=1)
+    signin_window_minutes: int = Field(15, ge=1)
+    # A conversation whose dialogue step has not moved for this many hours is "stuck".
+    stuck_after_hours: int = Field(24, ge=1)
 
 
 class ConsoleSection(_Section):
@@ -157,6 +170,25 @@ class ConsoleSection(_Section):
 class CatalogueSection(_Section):
     # Import the region's shipped sample catalogue when the programs table is empty.
     load_sample: bool = True
+
+
+class PacingSection(_Section):
+    # Where the platform rate limits are counted: "memory" (one process per token) or
+    # "redis" (shared by every process that uses the same token).
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Prefix of the Redis keys (they are named after a hash of the token, never the token).
+    key_prefix: str = Field("navbot", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "expected 'redis://host:6379/0', 'rediss://host:6380/0' or "
+                "'unix:///path/to/redis.sock'"
+            )
+        return value
 
 
 class Settings(BaseSettings):
@@ -175,6 +207,7 @@ class Settings(BaseSettings):
     web: WebSection = WebSection()
     console: ConsoleSection = ConsoleSection()
     catalogue: CatalogueSection = CatalogueSection()
+    pacing: PacingSection = PacingSection()
 
     @classmethod
     def settings_customise_sources(

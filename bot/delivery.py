@@ -23,17 +23,19 @@ import os
 import socket
 import time
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import exists, or_, select, update
 
+from bot.pacing import MAX_LIMITS, TELEGRAM_LIMITS, VK_LIMITS, Limiter, Limits, Pacing  # noqa: F401
 from handlers.core import Reply
 from storage.db import Database
 from storage.models import TranscriptEntry, User, utcnow
 from storage.outbox import notify_channel, queue_replies
+
+if TYPE_CHECKING:
+    from bot.config import PacingSection
 
 log = logging.getLogger(__name__)
 
@@ -72,70 +74,6 @@ class Sender(Protocol):
         when the same send may succeed later. A sender that makes several platform
         calls per reply paces each through `Delivery.pace()`.
         """
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Platform pacing: `per_second` calls overall; per chat a burst, then `chat_per_second`."""
-
-    per_second: float = 0.0  # 0: unlimited
-    chat_per_second: float = 0.0  # 0: unlimited
-    chat_burst: int = 1
-
-
-TELEGRAM_LIMITS = Limits(per_second=30, chat_per_second=1, chat_burst=5)
-VK_LIMITS = Limits(per_second=20)
-
-
-class RateLimiter:
-    """Spaces calls `1/per_second` apart overall and keeps a token bucket per chat.
-
-    The overall spacing is measured between the moments calls are actually let
-    through (callers queue on a lock), so a stalled event loop cannot release a
-    bunch of overdue calls at once and trip the platform's flood control.
-    """
-
-    MAX_CHATS = 10_000
-    MARGIN = 1.1  # space calls a little wider than the limit: clocks and networks jitter
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self._last = -1e9
-        self._lock = asyncio.Lock()
-        self._chats: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, stamp
-
-    @property
-    def interval(self) -> float:
-        return self.MARGIN / self.limits.per_second if self.limits.per_second else 0.0
-
-    async def acquire(self, chat_id: str) -> None:
-        if self.limits.chat_per_second:
-            await self._chat_token(chat_id)
-        if self.limits.per_second:
-            async with self._lock:
-                wait = self._last + self.interval - time.monotonic()
-                while wait > 0:
-                    await asyncio.sleep(wait)
-                    wait = self._last + self.interval - time.monotonic()
-                self._last = time.monotonic()
-
-    async def _chat_token(self, chat_id: str) -> None:
-        rate, burst = self.limits.chat_per_second, self.limits.chat_burst
-        while True:
-            now = time.monotonic()
-            tokens, stamp = self._chats.pop(chat_id, (float(burst), now))
-            tokens = min(float(burst), tokens + (now - stamp) * rate)
-            if tokens >= 1:
-                self._chats[chat_id] = (tokens - 1, now)
-                while len(self._chats) > self.MAX_CHATS:
-                    self._chats.popitem(last=False)
-                return
-            self._chats[chat_id] = (tokens, now)
-            await asyncio.sleep((1 - tokens) * self.MARGIN / rate)
-
-    def penalise(self, seconds: float) -> None:
-        """After a flood-control answer, hold every call back for `seconds`."""
-        self._last = max(self._last, time.monotonic() + seconds - self.interval)
 
 
 def worker_identity() -> str:
@@ -194,6 +132,7 @@ class Delivery:
         *,
         reply_max_age: timedelta = timedelta(hours=24),
         worker_id: str | None = None,
+        pacing: PacingSection | None = None,
     ) -> None:
         self.db = db
         self.reply_max_age = reply_max_age
@@ -201,7 +140,8 @@ class Delivery:
         self.started_at = utcnow()
         _THIS_PROCESS_OWNERS[os.getpid()] = self.worker_id
         self.senders: dict[str, Sender] = {}
-        self.limiters: dict[str, RateLimiter] = {}
+        self.pacing = Pacing(pacing)
+        self.limiters: dict[str, Limiter] = {}
         self._draining: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
         self._slots: asyncio.Semaphore | None = None
@@ -210,15 +150,24 @@ class Delivery:
         self._listener: Any = None
         self.running = False
 
-    def register(self, channel: str, sender: Sender, limits: Limits | None = None) -> None:
+    def register(
+        self, channel: str, sender: Sender, limits: Limits | None = None, *, key: str = ""
+    ) -> None:
+        """`key` names the platform token: every channel and process with the same token
+        shares one pacing (bot/pacing.py)."""
         self.senders[channel] = sender
-        self.limiters[channel] = RateLimiter(limits or Limits())
+        self.limiters[channel] = self.pacing.limiter(limits or Limits(), key or channel)
 
     async def pace(self, channel: str, chat_id: str) -> None:
         """Wait for the channel's rate limits to allow one more platform call."""
         limiter = self.limiters.get(channel)
         if limiter is not None:
             await limiter.acquire(chat_id)
+
+    def paced(self, channel: str, chat_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """`async with delivery.paced(channel, chat)`: one platform call, counted until it ends."""
+        limiter = self.limiters.get(channel)
+        return limiter.slot(chat_id) if limiter is not None else contextlib.nullcontext()
 
     # -- the worker -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -247,6 +196,10 @@ class Delivery:
         for task in draining:
             task.cancel()
         await asyncio.gather(*draining, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Let go of the pacing's connections (Redis); after `stop()`."""
+        await self.pacing.close()
 
     def wake(self) -> None:
         """Look for pending rows now (another process or a script queued some)."""
@@ -511,9 +464,9 @@ class Delivery:
     async def _send(self, channel: str, sender: Sender, chat_id: str, reply: Reply) -> str | None:
         waits = failures = 0
         while True:
-            await self.pace(channel, chat_id)
             try:
-                return await sender.send(chat_id, reply)
+                async with self.paced(channel, chat_id):
+                    return await sender.send(chat_id, reply)
             except RetryLater as exc:
                 waits += 1
                 if waits > self.MAX_RETRY_LATER:
@@ -521,7 +474,7 @@ class Delivery:
                 log.info("%s asks to wait %.1fs: %s", channel, exc.retry_after, exc.reason)
                 limiter = self.limiters.get(channel)
                 if limiter is not None:
-                    limiter.penalise(exc.retry_after)
+                    await limiter.penalise(exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
             except TemporaryFailure as exc:
                 failures += 1

@@ -42,14 +42,17 @@ class RequestStatusService:
         # Where personal data may be sent (None: everywhere); the outbox enforces it.
         self.pd_channels = pd_channels
 
-    async def change(self, request_id: int, status: str, reason: str = "") -> StatusChange:
+    async def change(
+        self, request_id: int, status: str, reason: str = "", *, by: str | None = None
+    ) -> StatusChange:
         """Set a request's status as staff and notify the parent; StatusChangeError if the
-        rules forbid it (unknown request, final status, rejection without a reason)."""
+        rules forbid it (unknown request, final status, rejection without a reason).
+        `by` is the login of the member of staff, for the audit log."""
         async with self.db.session() as session:
             request = await session.get(EnrollmentRequest, request_id, with_for_update=True)
             if request is None:
                 raise StatusChangeError(f"no request {request_id}")
-            before = await set_status(session, request, status, reason, "staff")
+            before = await set_status(session, request, status, reason, "staff", by)
             program = await session.get(Program, request.program_id)
             child = await session.get(Child, request.child_id)
             assert program is not None and child is not None

@@ -23,6 +23,7 @@ def build_router() -> Router:
         municipality,
         registration,
         requests,
+        understanding,
     )
 
     root = Router("root")
@@ -37,6 +38,7 @@ def build_router() -> Router:
         requests.router,
         linking.router,
         hotline.router,
+        understanding.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
     )

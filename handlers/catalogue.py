@@ -7,15 +7,19 @@ Steps "cat:age" and "cat:kw" wait for typed input; every other screen is buttons
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from handlers.buttons import Either, Grammar, Maybe, MunicipalityId, Number, OneOf
+from rapidfuzz import fuzz
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.buttons import Either, Grammar, Id, Maybe, MunicipalityId, Number, OneOf
 from handlers.children import today
 from handlers.core import Button, Context, Incoming, Router
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality, municipality_buttons
 from handlers.places import address_line
+from handlers.validators import parse_age
 from storage.catalogue import Filters, programs_by_id, search
 from storage.models import DIRECTIONS, FUNDINGS, Program
 from storage.requests import age_on, children_of
@@ -26,7 +30,6 @@ router.menu_item(40, "catalogue.menu_item", "cat")
 PAGE_SIZE = 5
 MIN_AGE, MAX_AGE = 5, 17
 KEYWORD_LIMIT = 100
-_NUMBER = re.compile(r"\d+")
 _ANY = OneOf("any")
 BUTTONS = Grammar(
     "cat",
@@ -40,8 +43,11 @@ BUTTONS = Grammar(
         "kw": {"keyword": Maybe(OneOf("none"))},
         "dir": {"direction": Maybe(OneOf("any", *DIRECTIONS))},
         "pay": {"funding": Maybe(OneOf("any", *FUNDINGS))},
+        "near": {"program": Id()},
     },
 )
+# How many programs of the same municipality are compared for the nearest.
+NEAREST_CANDIDATES = 200
 
 
 def filters_of(ctx: Context) -> dict[str, Any]:
@@ -97,6 +103,58 @@ def card(ctx: Context, number: int, program: Program) -> str:
     return text
 
 
+def enroll_button(ctx: Context, number: int, program: Program) -> Button:
+    """«Записаться» for a program with places; for a full one, the way to a similar one."""
+    if program.places_left == 0:
+        return ctx.button("catalogue.btn_nearest", f"cat:near:{program.id}")
+    return ctx.button("catalogue.btn_enroll", f"req:new:{program.id}", number=number)
+
+
+async def nearest_with_places(
+    session: AsyncSession, program: Program, age: int | None = None
+) -> Program | None:
+    """The program most like `program` that has places, in the same municipality, for
+    `age` (or ages overlapping the program's): the same direction first, then the title
+    most alike, then places known to be free."""
+    query = select(Program).where(
+        Program.id != program.id,
+        Program.municipality_id == program.municipality_id,
+        or_(Program.places_left.is_(None), Program.places_left > 0),
+    )
+    if age is not None:
+        query = query.where(Program.age_from <= age, Program.age_to >= age)
+    else:
+        query = query.where(Program.age_from <= program.age_to, Program.age_to >= program.age_from)
+    found = (await session.scalars(query.limit(NEAREST_CANDIDATES))).all()
+    if not found:
+        return None
+
+    def likeness(other: Program) -> tuple[bool, float, bool]:
+        return (
+            other.direction == program.direction,
+            fuzz.token_set_ratio(other.title.lower(), program.title.lower()),
+            bool(other.places_left),
+        )
+
+    return max(found, key=likeness)
+
+
+async def offer_nearest(
+    ctx: Context, program: Program, age: int | None = None, intro: str = ""
+) -> bool:
+    """Show the nearest program with places as a card with «Записаться»; True if one exists."""
+    other = await nearest_with_places(ctx.session, program, age)
+    back = [ctx.button("catalogue.btn_change", "cat"), menu_button(ctx)]
+    if other is None:
+        ctx.say("requests.full_none", [back])
+        return False
+    ctx.reply(
+        (intro or ctx.texts("requests.full_nearest")) + "\n\n" + card(ctx, 1, other),
+        [[enroll_button(ctx, 1, other)], back],
+    )
+    return True
+
+
 def label(ctx: Context, group: str, code: str | None) -> str:
     return ctx.texts(f"{group}.{code}") if code else ctx.texts("catalogue.any")
 
@@ -145,10 +203,7 @@ async def show_results(ctx: Context, page: int) -> None:
     programs = await programs_by_id(ctx.session, ids[first : first + PAGE_SIZE])
     ctx.say("catalogue.found", n=len(ids), first=first + 1, last=first + len(programs))
     for number, program in enumerate(programs, start=first + 1):
-        ctx.reply(
-            card(ctx, number, program),
-            [[ctx.button("catalogue.btn_enroll", f"req:new:{program.id}", number=number)]],
-        )
+        ctx.reply(card(ctx, number, program), [[enroll_button(ctx, number, program)]])
     nav: list[Button] = []
     if page < pages - 1:
         nav.append(ctx.button("common.more", f"cat:show:{page + 1}"))
@@ -175,7 +230,14 @@ async def catalogue_buttons(incoming: Incoming, ctx: Context) -> None:
     # The one value of the action, if the button carries one.
     value = next((v for v in ctx.pressed.values.values() if v is not None), None)
     data = filters_of(ctx)
-    if action == "show":
+    if action == "near":
+        program = await ctx.session.get(Program, value)
+        if program is None:
+            await show_filters(ctx)
+        else:
+            ctx.finish()
+            await offer_nearest(ctx, program, filters_of(ctx).get("age"))
+    elif action == "show":
         await show_results(ctx, value)
     elif action == "reset":
         ctx.data["cat"] = {}
@@ -247,15 +309,19 @@ async def ask_age(ctx: Context) -> None:
     ctx.say("catalogue.ask_age", rows)
 
 
-def parse_age(text: str) -> int | None:
-    numbers = _NUMBER.findall(text)
-    return int(numbers[0]) if len(numbers) == 1 else None
-
-
 @router.step("cat:age")
 async def age_typed(incoming: Incoming, ctx: Context) -> None:
     age = parse_age(incoming.text)
-    if age is None or not MIN_AGE <= age <= MAX_AGE:
+    if age is not None and not MIN_AGE <= age <= MAX_AGE:
+        ctx.say(
+            "catalogue.age_out",
+            [[ctx.button("catalogue.any_age_button", "cat:age:any")]],
+            age=ctx.texts("catalogue.age_value", n=age),
+            low=MIN_AGE,
+            high=MAX_AGE,
+        )
+        return
+    if age is None:
         ctx.say(
             "catalogue.bad_age",
             [[ctx.button("catalogue.any_age_button", "cat:age:any")]],

@@ -8,14 +8,13 @@ input (steps "cert:muni" and "cert:age").
 
 from __future__ import annotations
 
-import re
-
-from handlers.buttons import Either, Grammar, MunicipalityId, OneOf
+from handlers.buttons import Either, Grammar, Maybe, MunicipalityId, OneOf
 from handlers.core import Button, Context, Incoming, Router
 from handlers.hotline import offer_person
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality
 from handlers.places import candidates, region_note
+from handlers.validators import parse_age
 from storage.models import utcnow
 from texts import Municipality
 
@@ -33,7 +32,8 @@ BUTTONS = Grammar(
     "cert",
     {
         "": {},
-        **{topic: {} for topic in TOPICS},
+        **{topic: {} for topic in TOPICS if topic != "kinds"},
+        "kinds": {"more": Maybe(OneOf("more"))},
         "status": {"status": OneOf(*STATUSES)},
         "muni": {"choice": Either(OneOf("unknown", "other"), MunicipalityId())},
         "age": {"age": OneOf(*AGE_LABELS)},
@@ -89,11 +89,15 @@ async def certificate_buttons(incoming: Incoming, ctx: Context) -> None:
     action = ctx.pressed.action
     if action == "about":
         ctx.say("certificate.about", _topic_rows(ctx))
+    elif action == "kinds" and ctx.pressed["more"] == "more":
+        ctx.say("certificate.kinds_more", _topic_rows(ctx))
     elif action == "kinds":
-        text = ctx.texts("certificate.kinds")
-        if region_note(ctx.region, "certificate"):
-            text += "\n\n" + region_note(ctx.region, "certificate")
-        ctx.reply(text, _topic_rows(ctx))
+        # Short messages: the two kinds, the region's own note, and the rest on request.
+        more = [ctx.button("certificate.kinds_more_button", "cert:kinds:more")]
+        note = region_note(ctx.region, "certificate")
+        ctx.say("certificate.kinds", None if note else _topic_rows(ctx, more))
+        if note:
+            ctx.reply(note, _topic_rows(ctx, more))
     elif action == "how":
         ctx.say(
             "certificate.how",
@@ -139,8 +143,8 @@ def start_check(ctx: Context) -> None:
         "certificate.check.known_municipality",
         [
             [
-                ctx.button("certificate.check.yes", f"cert:muni:{current.id}"),
-                ctx.button("certificate.check.other", "cert:muni:other"),
+                ctx.button("certificate.check.yes", f"cert:muni:{current.id}", role="yes"),
+                ctx.button("certificate.check.other", "cert:muni:other", role="no"),
             ],
             [menu_button(ctx)],
         ],
@@ -191,11 +195,10 @@ def ask_age(ctx: Context) -> None:
 
 @router.step("cert:age")
 async def age_typed(incoming: Incoming, ctx: Context) -> None:
-    number = re.search(r"\d+", incoming.text)
-    if number is None or int(number.group()) > MAX_TYPED_AGE:
+    age = parse_age(incoming.text)
+    if age is None or age > MAX_TYPED_AGE:
         ctx.say("certificate.check.bad_age", _age_rows(ctx))
         return
-    age = int(number.group())
     check_age(ctx, age, ctx.texts("certificate.check.years", n=age))
 
 
@@ -209,8 +212,8 @@ def check_age(ctx: Context, age: int, label: str) -> None:
             "certificate.check.ask_confirmed",
             [
                 [
-                    ctx.button("certificate.check.confirmed_yes", "cert:confirmed:yes"),
-                    ctx.button("certificate.check.confirmed_no", "cert:confirmed:no"),
+                    ctx.button("certificate.check.confirmed_yes", "cert:confirmed:yes", role="yes"),
+                    ctx.button("certificate.check.confirmed_no", "cert:confirmed:no", role="no"),
                 ],
                 [ctx.button("certificate.check.unknown", "cert:confirmed:unknown")],
                 [menu_button(ctx)],

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from handlers.buttons import Grammar, Id, Maybe
 from handlers.core import Context, Incoming, Router
 from handlers.menu import menu_button
+from handlers.validators import parse_date
 from storage.models import Child, Consent, utcnow
 from storage.personal_data import erase_person
 from storage.requests import age_on, children_of, current_consent
@@ -26,8 +27,6 @@ router.menu_item(70, "children.menu_item", "child")
 MIN_AGE, MAX_AGE = 5, 17
 NAME_LIMIT = 100
 _NAME_PART = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
-_DMY = re.compile(r"^(\d{1,2})[./\-\s]+(\d{1,2})[./\-\s]+(\d{4}|\d{2})$")
-_YMD = re.compile(r"^(\d{4})[./\-](\d{1,2})[./\-](\d{1,2})$")
 _CERT = re.compile(r"^\d{6,20}$")
 CONSENT_BUTTONS = Grammar("consent", {"yes": {}, "no": {}})
 # "child:add:<program id>": add a child on the way to a request for that program.
@@ -70,8 +69,8 @@ async def ensure_consent(ctx: Context, then: str) -> bool:
     ctx.reply(
         consent_text(ctx).text,
         [
-            [ctx.button("children.consent_yes", "consent:yes")],
-            [ctx.button("children.consent_no", "consent:no")],
+            [ctx.button("children.consent_yes", "consent:yes", role="yes")],
+            [ctx.button("children.consent_no", "consent:no", role="no")],
         ],
     )
     return False
@@ -150,7 +149,7 @@ async def show_children(ctx: Context) -> None:
 def start_child(ctx: Context, after: str | None) -> None:
     ctx.data["child_draft"] = {"after": after}
     ctx.go("child:name")
-    ctx.say("children.ask_name", [[ctx.button("children.btn_stop", "child:stop")]])
+    ctx.say("children.ask_name", [[ctx.button("children.btn_stop", "child:stop", role="stop")]])
 
 
 @router.button(CHILD_BUTTONS)
@@ -185,44 +184,33 @@ def clean_name(text: str) -> tuple[str | None, str]:
     return " ".join(capitalised), ""
 
 
-def parse_date(text: str) -> date | None:
-    """A date typed as 05.03.2015, 5.3.2015, 5/3/15, 05-03-2015 or 2015-03-05."""
-    value = text.strip()
-    found = _YMD.match(value)
-    if found:
-        year, month, day = (int(g) for g in found.groups())
-    else:
-        found = _DMY.match(value)
-        if not found:
-            return None
-        day, month, year = (int(g) for g in found.groups())
-        if year < 100:
-            year += 2000
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
 @router.step("child:name")
 async def name_typed(incoming: Incoming, ctx: Context) -> None:
     if await _refused(ctx):
         return
     name, problem = clean_name(incoming.text)
     if name is None:
-        ctx.say(problem, [[ctx.button("children.btn_stop", "child:stop")]], limit=NAME_LIMIT)
+        ctx.say(
+            problem,
+            [[ctx.button("children.btn_stop", "child:stop", role="stop")]],
+            limit=NAME_LIMIT,
+        )
         return
     ctx.data.setdefault("child_draft", {})["name"] = name
     ctx.go("child:birth")
-    ctx.say("children.ask_birth", [[ctx.button("children.btn_stop", "child:stop")]], name=name)
+    ctx.say(
+        "children.ask_birth",
+        [[ctx.button("children.btn_stop", "child:stop", role="stop")]],
+        name=name,
+    )
 
 
 @router.step("child:birth")
 async def birth_typed(incoming: Incoming, ctx: Context) -> None:
     if await _refused(ctx):
         return
-    stop = [[ctx.button("children.btn_stop", "child:stop")]]
-    born = parse_date(incoming.text)
+    stop = [[ctx.button("children.btn_stop", "child:stop", role="stop")]]
+    born = parse_date(incoming.text, today(ctx))
     draft = ctx.data.setdefault("child_draft", {})
     if born is None:
         ctx.say("children.birth_format", stop, name=draft.get("name", ""))
@@ -242,7 +230,7 @@ async def birth_typed(incoming: Incoming, ctx: Context) -> None:
     ctx.go("child:cert")
     ctx.say(
         "children.ask_certificate",
-        [[ctx.button("children.btn_no_certificate", "child:nocert")], stop[0]],
+        [[ctx.button("children.btn_no_certificate", "child:nocert", role="no")], stop[0]],
     )
 
 
@@ -255,8 +243,8 @@ async def certificate_typed(incoming: Incoming, ctx: Context) -> None:
         ctx.say(
             "children.certificate_format",
             [
-                [ctx.button("children.btn_no_certificate", "child:nocert")],
-                [ctx.button("children.btn_stop", "child:stop")],
+                [ctx.button("children.btn_no_certificate", "child:nocert", role="no")],
+                [ctx.button("children.btn_stop", "child:stop", role="stop")],
             ],
         )
         return
@@ -319,7 +307,7 @@ async def delete_data(incoming: Incoming, ctx: Context) -> None:
     ctx.say(
         "children.delete_confirm",
         [
-            [ctx.button("children.btn_delete_yes", "gdpr:yes")],
-            [ctx.button("children.btn_stop", "menu")],
+            [ctx.button("children.btn_delete_yes", "gdpr:yes", role="yes")],
+            [ctx.button("children.btn_stop", "menu", role="no")],
         ],
     )

@@ -39,10 +39,20 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub("", text)
 
 
+# What a button means besides its label, so that words typed instead of pressing it
+# («да», «не надо», «стоп», «назад») find it: see handlers/understanding.py.
+ROLES = ("yes", "no", "stop", "back", "restart")
+
+
 @dataclass(frozen=True)
 class Button:
     label: str
     payload: str
+    role: str = ""
+
+    def stored(self) -> list[str]:
+        """The button as kept in the conversation state: [label, payload(, role)]."""
+        return [self.label, self.payload, self.role] if self.role else [self.label, self.payload]
 
 
 @dataclass
@@ -65,13 +75,12 @@ class Reply:
         return [button for row in self.buttons for button in row]
 
     def buttons_json(self) -> dict[str, Any] | None:
-        """The keyboard as stored in the transcript: {"rows": [[[label, payload], ...], ...]},
-        with "asks_phone": true when the reply asks for the phone."""
+        """The keyboard as stored in the transcript: {"rows": [[[label, payload], ...], ...]}
+        (a button with a role has it third), with "asks_phone": true when the reply asks
+        for the phone."""
         if not self.buttons and not self.asks_phone:
             return None
-        stored: dict[str, Any] = {
-            "rows": [[[b.label, b.payload] for b in row] for row in self.buttons]
-        }
+        stored: dict[str, Any] = {"rows": [[b.stored() for b in row] for row in self.buttons]}
         if self.asks_phone:
             stored["asks_phone"] = True
         return stored
@@ -86,8 +95,7 @@ class Reply:
     ) -> Reply:
         """The reply a transcript row records (the inverse of `buttons_json`)."""
         buttons = buttons or {}
-        stored = buttons.get("rows", [])
-        rows = [[Button(label, payload) for label, payload in row] for row in stored]
+        rows = [[Button(*button) for button in row] for row in buttons.get("rows", [])]
         asks_phone = bool(buttons.get("asks_phone"))
         return cls(text, rows, transcript_id, user_id, asks_phone=asks_phone)
 
@@ -183,8 +191,8 @@ class Context:
     def say(self, key: str, buttons: list[list[Button]] | None = None, **params: Any) -> Reply:
         return self.reply(self.texts(key, **params), buttons)
 
-    def button(self, label_key: str, payload: str, **params: Any) -> Button:
-        return Button(self.texts(label_key, **params), payload)
+    def button(self, label_key: str, payload: str, *, role: str = "", **params: Any) -> Button:
+        return Button(self.texts(label_key, **params), payload, role)
 
     def go(self, step: str | None) -> None:
         self.state.step = step
@@ -229,6 +237,10 @@ class Router:
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
         self.grammars: dict[str, Grammar] = {}
+        # Button prefixes whose press leaves a step waiting for typed input in place.
+        self.keeps_step: set[str] = set()
+        # Steps where any text is a valid answer (a comment): a question there is asked about.
+        self.free_steps: set[str] = set()
         self.steps: dict[str, Handler] = {}
         self.free_text: list[Callable[[Incoming, Context], Awaitable[bool]]] = []
         self.attachment: Handler | None = None
@@ -246,19 +258,24 @@ class Router:
 
         return register
 
-    def button(self, grammar: Grammar):
-        """Register the handler of the payloads `grammar` describes (its prefix)."""
+    def button(self, grammar: Grammar, *, keeps_step: bool = False):
+        """Register the handler of the payloads `grammar` describes (its prefix); with
+        `keeps_step`, a press leaves a step waiting for typed input in place."""
 
         def register(handler: Handler) -> Handler:
             self.buttons[grammar.prefix] = handler
             self.grammars[grammar.prefix] = grammar
+            if keeps_step:
+                self.keeps_step.add(grammar.prefix)
             return handler
 
         return register
 
-    def step(self, prefix: str):
+    def step(self, prefix: str, *, free_text: bool = False):
         def register(handler: Handler) -> Handler:
             self.steps[prefix] = handler
+            if free_text:
+                self.free_steps.add(prefix)
             return handler
 
         return register
@@ -284,7 +301,9 @@ class Router:
             self.commands.update(router.commands)
             self.buttons.update(router.buttons)
             self.grammars.update(router.grammars)
+            self.keeps_step.update(router.keeps_step)
             self.steps.update(router.steps)
+            self.free_steps.update(router.free_steps)
             self.free_text.extend(router.free_text)
             self.attachment = router.attachment or self.attachment
             self.menu_items.extend(router.menu_items)
@@ -296,18 +315,25 @@ class Router:
         """Whether a button with this payload reaches a handler."""
         return _match_prefix(self.buttons, payload) is not None
 
+    def is_free_step(self, step: str | None) -> bool:
+        """Whether the step `step` takes any text as its answer."""
+        found = _match_prefix(self.steps, step or "")
+        return found is not None and found[0] in self.free_steps
+
     # -- dispatch -----------------------------------------------------------------------
     async def dispatch(self, incoming: Incoming, ctx: Context) -> bool:
         """Run the handler for this message; False when nothing matched.
 
         A button press or a command means the parent has moved on: a step waiting for
         typed input is dropped first, and the handler sets a new one if it asks again.
+        Buttons registered with `keeps_step` (answering a question mid-step) leave it.
         """
         text = incoming.text.strip()
-        if incoming.payload or text.startswith("/"):
+        found = _match_prefix(self.buttons, incoming.payload) if incoming.payload else None
+        keeps = found is not None and found[0] in self.keeps_step
+        if (incoming.payload and not keeps) or text.startswith("/"):
             ctx.state.step = None
         if incoming.payload:
-            found = _match_prefix(self.buttons, incoming.payload)
             try:
                 if found is None:
                     raise BadPayload("unknown prefix")

@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import understanding
 from handlers.core import Button, Context, Incoming, Reply, Router, State
 from storage.db import Database
 from storage.models import (
@@ -45,10 +46,6 @@ _OWN_CODE = re.compile(r"(?:bot|handlers|storage|texts)/[\w/]+\.py$")
 
 # A check before routing: True when it dealt with the message.
 Hook = Callable[[Incoming, Context], Awaitable[bool]]
-
-
-def _norm_label(label: str) -> str:
-    return " ".join(label.lower().replace("ё", "е").split())
 
 
 class DialogueEngine:
@@ -134,7 +131,7 @@ class DialogueEngine:
             )
             await queue_replies(session, user, [reply], kind="reply")
             state_row = await self._state(session, user)
-            state_row.last_buttons = [[b.label, b.payload] for b in reply.all_buttons()]
+            state_row.last_buttons = [b.stored() for b in reply.all_buttons()]
         return [reply]
 
     async def _drop_inbox(self, inbox_id: int | None) -> None:
@@ -195,7 +192,7 @@ class DialogueEngine:
         state_row.step = state.step
         state_row.data = state.checked_data()
         if ctx.replies:
-            state_row.last_buttons = [[b.label, b.payload] for b in shown]
+            state_row.last_buttons = [b.stored() for b in shown]
         state_row.updated_at = utcnow()
         return ctx.replies
 
@@ -218,26 +215,31 @@ class DialogueEngine:
             if user is None:
                 return []
             row = await session.get(ConversationState, user.id)
-            return [(label, payload) for label, payload in (row.last_buttons or [])] if row else []
+            return [(item[0], item[1]) for item in (row.last_buttons or [])] if row else []
 
     def _payload_for_label(self, state_row: ConversationState, text: str) -> str | None:
-        """A parent who types a button's label pressed that button: one of the buttons last
-        shown, or else a main-menu item («Мои заявки» typed on any screen opens it)."""
+        """What the parent means by typing instead of pressing (handlers/understanding.py):
+        one of the buttons last shown (by label, start, typo, digit, yes/no word), a main-menu
+        item («Мои заявки» typed on any screen opens it), a control or topic word, or a
+        question asked in the middle of a step."""
         if not text:
             return None
-        wanted = _norm_label(text)
-        for label, payload in state_row.last_buttons or []:
-            if _norm_label(label) == wanted:
-                return payload
-        return self._menu_labels().get(wanted)
+        return understanding.resolve(
+            text,
+            step=state_row.step,
+            shown=[understanding.Shown.from_stored(item) for item in state_row.last_buttons or []],
+            menu=self._menu_labels(),
+            free_step=self.router.is_free_step(state_row.step),
+            handles=self.router.handles,
+        )
 
     def _menu_labels(self) -> dict[str, str]:
         if self._menu_label_cache is None:
             labels = {
-                _norm_label(self.texts(item.label_key)): item.payload
+                understanding.normalise(self.texts(item.label_key)): item.payload
                 for item in self.router.menu_items
             }
-            labels.setdefault(_norm_label(self.texts("common.to_menu")), "menu")
+            labels.setdefault(understanding.normalise(self.texts("common.to_menu")), "menu")
             self._menu_label_cache = labels
         return self._menu_label_cache
 

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict, deque
 
 from sqlalchemy import select
@@ -18,8 +17,15 @@ from storage.models import TranscriptEntry
 
 
 class FloodLimit:
-    """More than `limit` messages from one parent in `seconds` while answers to them are
-    still unsent: one notice per burst, and silence until the parent slows down."""
+    """More than `limit` messages from one parent within `seconds` while answers to them
+    are still unsent: one notice, then silence until the parent slows down.
+
+    The rate is measured by the messages' own times (when the parent sent them), not by
+    when they are handled: updates stored while the bot was down and handled together
+    after a restart are not a flood. A parent who reads each answer before writing again
+    is never a flood, however fast. Once in a flood the parent stays in it, answers
+    delivered or not, until no more than `limit` of their messages fall in `seconds`.
+    """
 
     MAX_PARENTS = 50_000
 
@@ -27,26 +33,28 @@ class FloodLimit:
         self.limit = limit
         self.seconds = seconds
         self._seen: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
-        self._warned: dict[tuple[str, str], float] = {}
+        self._flooding: set[tuple[str, str]] = set()
 
     async def __call__(self, incoming: Incoming, ctx: Context) -> bool:
         key = (incoming.channel, incoming.user_id)
-        now = time.monotonic()
+        sent = incoming.time.timestamp()
         stamps = self._seen.pop(key, None) or deque()
         self._seen[key] = stamps
-        while stamps and now - stamps[0] >= self.seconds:
+        stamps.append(sent)
+        while stamps and sent - stamps[0] >= self.seconds:
             stamps.popleft()
-        stamps.append(now)
         while len(self._seen) > self.MAX_PARENTS:
             old, _ = self._seen.popitem(last=False)
-            self._warned.pop(old, None)
-        if len(stamps) <= self.limit or not await self._ahead_of_answers(ctx):
-            self._warned.pop(key, None)
+            self._flooding.discard(old)
+        if len(stamps) <= self.limit:
+            self._flooding.discard(key)
             return False
-        warned = self._warned.get(key)
-        if warned is None or now - warned >= self.seconds:
-            self._warned[key] = now
-            ctx.say("flood.notice")
+        if key in self._flooding:
+            return True
+        if not await self._ahead_of_answers(ctx):
+            return False
+        self._flooding.add(key)
+        ctx.say("flood.notice")
         return True
 
     @staticmethod

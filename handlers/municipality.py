@@ -69,7 +69,7 @@ def municipality_buttons(
     ]
     nav = []
     if page > 0:
-        nav.append(ctx.button("common.back", f"{turn}:{page - 1}"))
+        nav.append(ctx.button("common.back", f"{turn}:{page - 1}", role="back"))
     if page < pages - 1:
         nav.append(ctx.button("common.more", f"{turn}:{page + 1}"))
     if nav:

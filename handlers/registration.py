@@ -66,13 +66,13 @@ def show_step(ctx: Context, n: int) -> None:
         text += "\n\n" + ctx.texts("registration.your_municipality", name=municipality.name)
     rows = [
         [
-            ctx.button("registration.next", f"reg:next:{n}"),
+            ctx.button("registration.next", f"reg:next:{n}", role="yes"),
             ctx.button("registration.trouble", f"reg:help:{n}"),
         ]
     ]
     if n == SNILS_STEP:
         rows.append([ctx.button("registration.check_snils", f"reg:snils:{n}")])
-    rows.append([ctx.button("common.back", f"reg:back:{n}"), menu_button(ctx)])
+    rows.append([ctx.button("common.back", f"reg:back:{n}", role="back"), menu_button(ctx)])
     ctx.reply(text, rows)
 
 
@@ -89,8 +89,8 @@ def resume_offer(ctx: Context) -> bool:
     ctx.say(
         "registration.resume",
         [
-            [ctx.button("registration.continue", f"reg:go:{n}", n=n)],
-            [ctx.button("registration.restart", "reg:go:1")],
+            [ctx.button("registration.continue", f"reg:go:{n}", role="yes", n=n)],
+            [ctx.button("registration.restart", "reg:go:1", role="restart")],
         ],
         n=n,
         total=TOTAL,

@@ -10,13 +10,15 @@ from __future__ import annotations
 import secrets
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from sqlalchemy import select
 
 from handlers.buttons import Grammar, Hex, Id, StaleButton
+from handlers.catalogue import offer_nearest
 from handlers.children import MAX_AGE, MIN_AGE, ensure_consent, start_child, today, years
 from handlers.core import Context, Incoming, Router
 from handlers.menu import menu_button
+from handlers.places import address_line
+from handlers.validators import normalise_phone
 from storage.linking import linked_ids
 from storage.models import OPEN_STATUSES, Child, EnrollmentRequest, Program
 from storage.requests import (
@@ -51,28 +53,12 @@ BUTTONS = Grammar(
 )
 
 
-def normalise_phone(text: str) -> str | None:
-    """A Russian mobile or landline number as +7 XXX XXX-XX-XX, or None."""
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if not digits or any(ch.isalpha() for ch in text):
-        return None
-    try:
-        number = phonenumbers.parse(text, "RU")
-    except phonenumbers.NumberParseException:
-        return None
-    if number.country_code != 7 or phonenumbers.region_code_for_number(number) != "RU":
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-
-
 def draft(ctx: Context) -> dict:
     return ctx.data.setdefault("req", {})
 
 
 def stop_row(ctx: Context) -> list:
-    return [ctx.button("requests.btn_stop", "req:drop")]
+    return [ctx.button("requests.btn_stop", "req:drop", role="stop")]
 
 
 async def start_request(ctx: Context, program_id: int) -> None:
@@ -80,6 +66,10 @@ async def start_request(ctx: Context, program_id: int) -> None:
     program = await ctx.session.get(Program, program_id)
     if program is None:
         ctx.say("requests.no_program", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    if program.places_left == 0:
+        ctx.say("requests.full")
+        await offer_nearest(ctx, program)
         return
     if not await ensure_consent(ctx, f"req:new:{program.id}"):
         return
@@ -94,7 +84,9 @@ async def start_request(ctx: Context, program_id: int) -> None:
     ]
     rows.append([ctx.button("children.btn_add", f"child:add:{program.id}")])
     rows.append(stop_row(ctx))
-    ctx.say("requests.ask_child", rows, title=program.title)
+    ctx.say(
+        "requests.ask_child", rows, title=program.title, low=program.age_from, high=program.age_to
+    )
 
 
 async def _refused(ctx: Context) -> bool:
@@ -132,12 +124,13 @@ async def child_chosen(ctx: Context, child: Child) -> None:
     if not program.age_from <= age <= program.age_to:
         ctx.say(
             "requests.program_age",
-            back,
             name=child.full_name,
             age=years(ctx, age),
             low=program.age_from,
             high=program.age_to,
         )
+        intro = ctx.texts("requests.program_age_nearest", age=years(ctx, age))
+        await offer_nearest(ctx, program, age, intro)
         return
     existing = await open_request(ctx.session, child.id, program.id)
     if existing is not None:
@@ -157,7 +150,11 @@ def ask_phone(ctx: Context) -> None:
     rows = []
     if ctx.data.get("req_phone"):
         rows.append(
-            [ctx.button("requests.btn_same_phone", "req:phone", phone=ctx.data["req_phone"])]
+            [
+                ctx.button(
+                    "requests.btn_same_phone", "req:phone", role="yes", phone=ctx.data["req_phone"]
+                )
+            ]
         )
     rows.append(stop_row(ctx))
     ctx.say("requests.ask_phone", rows).asks_phone = True
@@ -167,7 +164,7 @@ def ask_comment(ctx: Context) -> None:
     ctx.go("req:comment")
     ctx.say(
         "requests.ask_comment",
-        [[ctx.button("requests.btn_no_comment", "req:nocomment")], stop_row(ctx)],
+        [[ctx.button("requests.btn_no_comment", "req:nocomment", role="no")], stop_row(ctx)],
     )
 
 
@@ -182,13 +179,27 @@ async def confirm(ctx: Context) -> None:
     data["token"] = secrets.token_hex(TOKEN_LENGTH // 2)
     ctx.say(
         "requests.confirm",
-        [[ctx.button("requests.btn_send", f"req:send:{data['token']}")], stop_row(ctx)],
+        [[ctx.button("requests.btn_send", f"req:send:{data['token']}", role="yes")], stop_row(ctx)],
         title=program.title,
         organisation=program.organisation,
+        address=address_line(program.address, ctx.region.municipality(program.municipality_id))
+        or program.municipality_id,
+        schedule=program.schedule or "—",
         name=child.full_name,
+        age=years(ctx, age_on(child.birth_date, today(ctx))),
+        pays=certificate_pays(ctx, program),
         phone=data["phone"],
         comment=data.get("comment") or "—",
     )
+
+
+def certificate_pays(ctx: Context, program: Program) -> str:
+    """What the certificate pays for the program: nothing (free), учёт, or the price."""
+    if program.funding == "pf":
+        if program.price is None:
+            return ctx.texts("requests.pays.pf_unknown")
+        return ctx.texts("requests.pays.pf", price=f"{program.price:,}".replace(",", " "))
+    return ctx.texts(f"requests.pays.{program.funding}")
 
 
 async def send(ctx: Context, token: str) -> None:
@@ -210,6 +221,11 @@ async def send(ctx: Context, token: str) -> None:
     program = await ctx.session.get(Program, data["program"])
     if child is None or program is None:
         ctx.say("requests.stale", [[ctx.button("catalogue.menu_item", "cat")]])
+        return
+    if program.places_left == 0:  # the places went while the parent was filling it in
+        ctx.data.pop("req", None)
+        ctx.say("requests.full")
+        await offer_nearest(ctx, program, age_on(child.birth_date, today(ctx)))
         return
     result = await submit(
         ctx.session,
@@ -252,7 +268,7 @@ async def show_requests(ctx: Context) -> None:
             number=request.id,
             title=program.title,
             name=child.full_name if full else "",
-            status=ctx.texts(f"requests.status.{request.status}"),
+            status=ctx.texts(f"requests.status.{shown_status(request)}"),
             date=as_utc(request.created_at).astimezone(zone).strftime("%d.%m.%Y"),
         )
         if request.reason and full:
@@ -269,6 +285,13 @@ async def show_requests(ctx: Context) -> None:
     ctx.reply("\n\n".join(lines), buttons)
 
 
+def shown_status(request: EnrollmentRequest) -> str:
+    """The status as the parent reads it: a cancellation with a reason came from staff."""
+    if request.status == "cancelled" and request.reason:
+        return "cancelled_by_staff"
+    return request.status
+
+
 async def cancel(ctx: Context, request_id: int, confirmed: bool) -> None:
     request = await ctx.session.get(EnrollmentRequest, request_id)
     mine = await ctx.session.scalar(
@@ -283,7 +306,7 @@ async def cancel(ctx: Context, request_id: int, confirmed: bool) -> None:
         ctx.say(
             "requests.cannot_cancel",
             number=request.id,
-            status=ctx.texts(f"requests.status.{request.status}"),
+            status=ctx.texts(f"requests.status.{shown_status(request)}"),
         )
         await show_requests(ctx)
         return
@@ -291,8 +314,8 @@ async def cancel(ctx: Context, request_id: int, confirmed: bool) -> None:
         ctx.say(
             "requests.cancel_confirm",
             [
-                [ctx.button("requests.btn_cancel_yes", f"req:cancelok:{request.id}")],
-                [ctx.button("common.no", "req")],
+                [ctx.button("requests.btn_cancel_yes", f"req:cancelok:{request.id}", role="yes")],
+                [ctx.button("common.no", "req", role="no")],
             ],
             number=request.id,
         )
@@ -345,7 +368,7 @@ async def phone_typed(incoming: Incoming, ctx: Context) -> None:
     ask_comment(ctx)
 
 
-@router.step("req:comment")
+@router.step("req:comment", free_text=True)
 async def comment_typed(incoming: Incoming, ctx: Context) -> None:
     if await _refused(ctx):
         return

@@ -51,7 +51,11 @@ class User(Base):
     """A parent as seen by one messenger: (channel, platform user id) is unique."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("channel", "platform_user_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "platform_user_id"),
+        # --- console: the conversation list, newest activity first ---
+        Index("ix_users_last_seen", "last_seen"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -188,7 +192,10 @@ class FaqUnanswered(Base):
     outcome "unknown" (no entry fitted) or "handoff" (a topic for a person)."""
 
     __tablename__ = "faq_unanswered"
-    __table_args__ = (Index("ix_faq_unanswered_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_faq_unanswered_created", "created_at"),
+        Index("ix_faq_unanswered_user", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(
@@ -308,6 +315,10 @@ class AuditEntry(Base):
     request_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # --- console ---
+    # The member of staff who did it (their login), and the parent it concerns.
+    staff_login: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 # --- channels ---
@@ -322,6 +333,56 @@ class ButtonPayload(Base):
 
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- console ---
+
+STAFF_ROLES = ("operator", "admin")
+
+
+class StaffUser(Base):
+    """A member of hotline staff who signs in to the web console."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # one of STAFF_ROLES
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row its SHA-256."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # Parents (users.id) whose personal data this session has chosen to see unmasked.
+    unmasked: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInAttempt(Base):
+    """A failed sign-in, for limiting attempts per account and per address."""
+
+    __tablename__ = "staff_sign_in_attempts"
+    __table_args__ = (
+        Index("ix_staff_sign_in_attempts_login", "login", "created_at"),
+        Index("ix_staff_sign_in_attempts_address", "address", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -25,7 +25,9 @@ from storage.models import (
     utcnow,
 )
 
-STAFF_STATUSES = ("accepted", "rejected", "enrolled")
+STAFF_STATUSES = ("accepted", "rejected", "enrolled", "cancelled")
+# Staff say why when they turn a request down or cancel it.
+NEEDS_REASON = ("rejected", "cancelled")
 TRANSITIONS = {
     "new": {"accepted", "rejected", "enrolled", "cancelled"},
     "accepted": {"enrolled", "rejected", "cancelled"},
@@ -141,7 +143,12 @@ async def requests_of(session: AsyncSession, user_id: int):
 
 
 async def set_status(
-    session: AsyncSession, request: EnrollmentRequest, status: str, reason: str, actor: str
+    session: AsyncSession,
+    request: EnrollmentRequest,
+    status: str,
+    reason: str,
+    actor: str,
+    staff_login: str | None = None,
 ) -> str:
     """Apply a status change; returns the previous status."""
     allowed = TRANSITIONS.get(request.status, set())
@@ -153,9 +160,20 @@ async def set_status(
         raise StatusChangeError(f"staff set one of {', '.join(STAFF_STATUSES)}, not {status}")
     if status == "rejected" and not reason.strip():
         raise StatusChangeError("a rejection needs a reason (--reason)")
+    if actor == "staff" and status in NEEDS_REASON and not reason.strip():
+        raise StatusChangeError(f"{status} by staff needs a reason (--reason)")
     previous = request.status
     request.status = status
     request.reason = reason.strip()
     request.updated_at = utcnow()
-    audit(session, "request_status", actor, request.id, before=previous, after=status)
+    session.add(
+        AuditEntry(
+            action="request_status",
+            actor=actor,
+            request_id=request.id,
+            staff_login=staff_login,
+            user_id=request.user_id,
+            detail={"before": previous, "after": status},
+        )
+    )
     return previous

@@ -18,6 +18,9 @@ def write_config(directory: Path, database: dict[str, str], region: str = "stavr
         f'region = "{region}"',
         "[database]",
         *(f'{key} = "{value}"' for key, value in database.items()),
+        # the staff console of `navbot run` on any free port: tests run side by side
+        "[web]",
+        "port = 0",
     ]
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -22,9 +22,11 @@ async def test_search_by_municipality_age_and_direction(chat: ChatClient, app):
 
     await chat.press("Возраст")
     await chat.send("четыре")
-    assert "Напишите возраст одним числом от 5 до 17" in chat.text
+    assert "для детей от 5 до 17 лет, а вы написали: 4 года" in chat.text
     await chat.send("18")
     assert "от 5 до 17" in chat.text
+    await chat.send("не знаю")
+    assert "Не понял возраст" in chat.text
     await chat.send("10 лет")
     assert "Возраст ребёнка: 10 лет" in chat.text
 

@@ -202,5 +202,6 @@ async def test_staff_status_change_from_the_command_line_reaches_the_parent_in_t
     assert staff.returncode == 0, staff.stderr
     assert "parent notified" in staff.stdout
     notice = fake_telegram.to(7301)[-1]
-    assert f"Заявка №{number} (Петрова Анна, «{title}») принята организацией" in notice.text
+    assert f"Заявка №{number} принята организацией.\nПрограмма: {title}" in notice.text
+    assert "Ребёнок: Петрова Анна" in notice.text
     assert [label for row in notice.buttons for label, _ in row] == ["Мои заявки"]

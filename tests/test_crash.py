@@ -8,11 +8,7 @@ are checked afterwards: every message handled once, every reply delivered.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,60 +17,10 @@ from sqlalchemy import func, select
 from bot.app import build_app
 from bot.config import Settings
 from storage.models import EnrollmentRequest, InboxEntry, Program, TranscriptEntry, User
-from tests.cli import write_config
 from tests.messengers import wait_until
+from tests.processes import Bot
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Bot:
-    """`navbot run` as a subprocess serving the fakes; `kill()` is SIGKILL."""
-
-    def __init__(self, tmp_path: Path, database: dict[str, str], telegram, vk=None) -> None:
-        self.config = write_config(tmp_path, database)
-        self.cwd = tmp_path
-        self.env = {
-            **os.environ,
-            "NAVBOT_CONFIG": str(self.config),
-            "NAVBOT_TELEGRAM__TOKEN": telegram.token,
-            "NAVBOT_TELEGRAM__API_BASE": telegram.base,
-            "NAVBOT_TELEGRAM__POLLING_TIMEOUT": "1",
-        }
-        if vk is not None:
-            self.env.update(
-                {
-                    "NAVBOT_VK__TOKEN": vk.token,
-                    "NAVBOT_VK__GROUP_ID": str(vk.group_id),
-                    "NAVBOT_VK__API_BASE": f"{vk.base}/method",
-                    "NAVBOT_VK__LONGPOLL_WAIT": "1",
-                }
-            )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tmp_path / "bot.log"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.cwd,
-                env=self.env,
-            )
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def _settings(tmp_path: Path, database: dict[str, str]) -> Settings:

@@ -30,7 +30,7 @@ async def test_request_from_the_search_results(chat: ChatClient, app):
     await chat.send("радиоэлектроник")
     await chat.press("Записаться на №1")
     await chat.press("Согласен(на)")
-    assert "сначала добавим ребёнка" in chat.text
+    assert "Сначала добавим ребёнка" in chat.text
     await chat.send("Сидоров Павел")
     await chat.send("01.09.2013")
     await chat.press("Пропустить")
@@ -187,8 +187,8 @@ async def test_status_change_by_staff_reaches_the_parent_in_the_terminal(app):
     change = await app.services.request_status.change(1, "accepted")
     assert change.notified and (change.before, change.after) == ("new", "accepted")
     printed = out.getvalue()
-    assert "Заявка №1 (Иванова Мария, «Юный радиоэлектроник»)" in printed
-    assert "принята организацией" in printed
+    assert "Заявка №1 принята организацией.\nПрограмма: Юный радиоэлектроник" in printed
+    assert "Ребёнок: Иванова Мария" in printed
     assert "[1] Мои заявки" in printed
     await app.services.request_status.change(1, "enrolled")
     assert "Иванова Мария зачислена на программу" in out.getvalue()
@@ -196,7 +196,7 @@ async def test_status_change_by_staff_reaches_the_parent_in_the_terminal(app):
     async with app.db.session() as session:
         notes = (
             await session.scalars(
-                select(TranscriptEntry).where(TranscriptEntry.text.contains("Заявка №1 ("))
+                select(TranscriptEntry).where(TranscriptEntry.text.contains("Заявка №1 принята"))
             )
         ).all()
         audit = (await session.scalars(select(AuditEntry.action))).all()

@@ -47,15 +47,13 @@ from bot.channels.max_api import (
 from bot.channels.payloads import PayloadKeys
 from bot.channels.text import split_text
 from bot.delivery import DeliveryError, Limits, RetryLater, TemporaryFailure
+from bot.pacing import MAX_LIMITS
 from handlers.core import Button, Incoming, Reply
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "max"
-# dev.max.ru: 30 requests a second per token; 2 messages and 2 callback answers a
-# second per chat.
-MAX_LIMITS = Limits(per_second=30, chat_per_second=2, chat_burst=1)
 MAX_TEXT = 4000
 MAX_ROWS, MAX_BUTTONS = 30, 210
 PER_ROW, WIDE_PER_ROW = 7, 3  # a row with a link or contact button holds at most 3

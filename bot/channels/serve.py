@@ -1,6 +1,7 @@
-"""`navbot run`: every configured channel in one process, stopped cleanly on SIGTERM
-or Ctrl+C. Telegram and MAX poll, or in webhook mode are fed by the project's web
-server; VK polls Bots Long Poll; the terminal channel joins when stdin is a terminal,
+"""`navbot run`: every configured channel and the staff console in one process, stopped
+cleanly on SIGTERM or Ctrl+C. The web server ([web] host and port) always serves the
+console, and the Telegram and MAX webhooks of channels in webhook mode; otherwise they
+poll. VK polls Bots Long Poll; the terminal channel joins when stdin is a terminal,
 when asked for, or when no messenger is configured."""
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
             jobs["telegram"] = await _telegram(app, cleanups, webhooks)
         if settings.vk.token and settings.vk.token.get_secret_value():
             jobs["vk"] = await _vk(app)
-        if webhooks:
-            await _serve_webhooks(app, cleanups, webhooks)
+        await _web(app, cleanups, webhooks)
         messengers = bool(jobs)
         if not messengers:
             print(
@@ -65,7 +65,7 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
         # Every channel's sender is registered now: send what is pending, handle what
         # was stored and not yet handled, then serve.
         await app.serve()
-        return await _run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
+        return await run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
     finally:
         for job in jobs.values():
             job.close()  # never-started coroutines, after a start failure
@@ -130,13 +130,17 @@ async def _max_run(channel: Any) -> None:
         raise ChannelError(str(exc)) from None
 
 
-async def _serve_webhooks(app: Any, cleanups: list[Any], webhooks: dict[str, Any]) -> None:
-    from bot.web import create_web_app, serve
+async def _web(app: Any, cleanups: list[Any], webhooks: dict[str, Any]) -> None:
+    """The staff console, with the webhooks of the channels in webhook mode."""
+    from bot.web import address, create_web_app, serve
 
     web = app.settings.web
-    runner = await serve(create_web_app(app, **webhooks), web.host, web.port)
+    try:
+        runner = await serve(create_web_app(app, **webhooks), web.host, web.port)
+    except OSError as exc:
+        raise ChannelError(f"web server cannot listen on {web.host}:{web.port}: {exc}") from exc
     cleanups.append(runner.cleanup)
-    log.info("web server listening on %s:%s", web.host, web.port)
+    print(f"staff console on {address(runner)}", file=sys.stderr, flush=True)
 
 
 async def _telegram(
@@ -177,9 +181,11 @@ async def _vk(app: Any) -> Coroutine[Any, Any, None]:
     return vk.run()
 
 
-async def _run_until_stopped(
-    jobs: dict[str, Coroutine[Any, Any, None]], *, console_ends_all: bool
+async def run_until_stopped(
+    jobs: dict[str, Coroutine[Any, Any, None]], *, console_ends_all: bool = True
 ) -> int:
+    """Run `jobs` until one fails or ends, or SIGTERM / Ctrl+C; with no jobs, until the
+    signal alone."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -192,6 +198,8 @@ async def _run_until_stopped(
     failed = ""
     try:
         pending = set(tasks)
+        if not tasks:
+            await stopper
         while pending and not stop.is_set():
             done, pending = await asyncio.wait(
                 pending | {stopper}, return_when=asyncio.FIRST_COMPLETED

@@ -11,6 +11,7 @@ with inline keyboards whose callback data never exceeds 64 bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import sys
@@ -78,15 +79,19 @@ class TelegramSender:
         done = self._progress.get(reply.transcript_id, 0) if reply.transcript_id else 0
         message_id: str | None = None
         for index in range(done, len(parts)):
-            if index > done:
-                await self.channel.delivery.pace(CHANNEL, chat_id)
             last = index == len(parts) - 1
             try:
-                sent = await self.channel.bot.send_message(
-                    chat_id=int(chat_id),
-                    text=html.escape(parts[index], quote=False),
-                    reply_markup=markup if last else None,
-                )
+                # The first part goes out under the slot Delivery took for this reply.
+                async with (
+                    self.channel.delivery.paced(CHANNEL, chat_id)
+                    if index > done
+                    else contextlib.nullcontext()
+                ):
+                    sent = await self.channel.bot.send_message(
+                        chat_id=int(chat_id),
+                        text=html.escape(parts[index], quote=False),
+                        reply_markup=markup if last else None,
+                    )
             except TelegramAPIError as exc:
                 failure = _delivery_exception(exc)
                 if isinstance(failure, DeliveryError) and reply.transcript_id is not None:
@@ -134,7 +139,7 @@ class TelegramChannel:
         self.keys = PayloadKeys(app.db)
         self._answers: set[asyncio.Task[None]] = set()
         self.sender = TelegramSender(self)
-        self.delivery.register(CHANNEL, self.sender, limits)
+        self.delivery.register(CHANNEL, self.sender, limits, key=cfg.token.get_secret_value())
 
     # -- outgoing ---------------------------------------------------------------------
     async def keyboard(self, reply: Reply) -> InlineKeyboardMarkup:

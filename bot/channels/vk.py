@@ -167,8 +167,6 @@ class VkSender:
         messages = await self.channel.layout(reply, client)
         message_id: str | None = None
         for index, (text, keyboard) in enumerate(messages):
-            if index:
-                await self.channel.delivery.pace(CHANNEL, chat_id)
             values: dict[str, Any] = {
                 "peer_id": int(chat_id),
                 "message": text,
@@ -176,7 +174,11 @@ class VkSender:
             }
             if keyboard is not None:
                 values["keyboard"] = keyboard
-            result = await self.channel.call("messages.send", values)
+            # The first message goes out under the slot Delivery took for this reply.
+            async with (
+                self.channel.delivery.paced(CHANNEL, chat_id) if index else contextlib.nullcontext()
+            ):
+                result = await self.channel.call("messages.send", values)
             message_id = str(result)
         return message_id
 
@@ -215,9 +217,12 @@ class VkChannel:
         )
         # Flood control is waited out by the delivery path, not by vk_api's blocking sleep.
         self.vk.error_handlers.pop(vk_api.vk_api.TOO_MANY_RPS_CODE, None)
+        # Calls are paced by Delivery (bot/pacing.py, shared by every process on this token);
+        # vk_api's own spacing of 1/20 s after each answer would hold them under the limit.
+        self.vk.RPS_DELAY = 0.0
         self.keys = PayloadKeys(app.db)
         self.sender = VkSender(self)
-        self.delivery.register(CHANNEL, self.sender, limits)
+        self.delivery.register(CHANNEL, self.sender, limits, key=cfg.token.get_secret_value())
         self._stopping = threading.Event()
         # peer id -> the app they last wrote from; unknown peers get the full keyboards
         self._clients: OrderedDict[str, ClientInfo] = OrderedDict()
@@ -350,8 +355,8 @@ class VkChannel:
             "peer_id": obj.get("peer_id"),
         }
         try:
-            await self.delivery.pace(CHANNEL, str(obj.get("peer_id")))
-            await self.call("messages.sendMessageEventAnswer", values)
+            async with self.delivery.paced(CHANNEL, str(obj.get("peer_id"))):
+                await self.call("messages.sendMessageEventAnswer", values)
         except Exception as exc:
             log.info("sendMessageEventAnswer failed: %s", exc)
 
@@ -405,6 +410,11 @@ class VkChannel:
             )
 
     # -- long poll --------------------------------------------------------------------
+    async def _connect_longpoll(self) -> VkBotLongPoll:
+        # groups.getLongPollServer counts against the token's 20 requests/s like a send.
+        async with self.delivery.paced(CHANNEL, ""):
+            return await asyncio.to_thread(VkBotLongPoll, self.vk, self.group_id, wait=self.wait)
+
     def _poll(self, loop: asyncio.AbstractEventLoop, start_ts: str | None) -> None:
         longpoll: VkBotLongPoll | None = None
         last_ts: str | None = start_ts
@@ -412,7 +422,8 @@ class VkChannel:
         while not self._stopping.is_set():
             try:
                 if longpoll is None:
-                    longpoll = VkBotLongPoll(self.vk, self.group_id, wait=self.wait)
+                    connect = self._connect_longpoll()
+                    longpoll = asyncio.run_coroutine_threadsafe(connect, loop).result()
                     # Go on from where the last stored batch ended, so events sent
                     # meanwhile are not skipped (VK answers `failed: 1` if too old).
                     longpoll.ts = last_ts or longpoll.ts

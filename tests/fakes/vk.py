@@ -50,6 +50,7 @@ class Sent:
     random_id: int
     buttons: list[list[tuple[str, str, str]]] = field(default_factory=list)  # type, label, payload
     inline: bool = False
+    at: float = field(default_factory=time.monotonic)
 
 
 def _keyboard(raw: str) -> tuple[list[list[tuple[str, str, str]]], bool]:

@@ -1,7 +1,7 @@
 """Linked messengers and one-time link codes: users.person_id and the link_codes table.
 
 Revision ID: 0014
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0006"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
