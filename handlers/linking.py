@@ -20,7 +20,7 @@ from storage.linking import issue_code, looks_like_code, redeem
 from storage.outbox import PersonalDataGuard
 
 router = Router("linking")
-router.menu_item(90, "linking.menu_item", "link")
+router.menu_item(95, "linking.menu_item", "link")
 BUTTONS = Grammar("link", {"": {}})
 CHANNELS = ("telegram", "vk", "max")
 
