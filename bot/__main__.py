@@ -64,15 +64,22 @@ def console_channel(app: App):
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
     from bot.channels.serve import ChannelError, serve_channels
+    from bot.scheduler import Ticker
 
     await app.delivery.pacing.check()
     await app.start()
+    ticker = Ticker(app) if app.settings.reminders.ticker else None
+    if ticker is not None:
+        ticker.start()
     try:
         return await serve_channels(
             app, console_channel(app), force_console=getattr(args, "console", False)
         )
     except ChannelError as exc:
         raise CliError(str(exc)) from exc
+    finally:
+        if ticker is not None:
+            await ticker.stop()
 
 
 from bot.catalogue_cli import (  # noqa: E402
@@ -82,6 +89,12 @@ from bot.catalogue_cli import (  # noqa: E402
     export_arguments,
     import_arguments,
     status_arguments,
+)
+from bot.reminders_cli import (  # noqa: E402
+    campaign_arguments,
+    cmd_campaign,
+    cmd_reminders,
+    reminders_arguments,
 )
 from bot.staff_cli import cmd_staff_user, cmd_web, staff_arguments  # noqa: E402
 
@@ -113,6 +126,14 @@ COMMANDS: dict[str, tuple[str, Callable[[App, argparse.Namespace], Awaitable[int
         "set a request's status as staff and notify the parent",
         cmd_request_status,
     ),
+    "reminders": (
+        "list due and planned document reminders with counts by state",
+        cmd_reminders,
+    ),
+    "campaign": (
+        "send one announcement to parents chosen by filters (asks before sending)",
+        cmd_campaign,
+    ),
 }
 
 
@@ -131,9 +152,15 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "export-requests": export_arguments,
     "request-status": status_arguments,
     "staff-user": staff_arguments,
+    "reminders": reminders_arguments,
+    "campaign": campaign_arguments,
     "ask": add_ask_arguments,
     "faq-eval": add_eval_arguments,
 }
+
+
+# Commands whose output is the point: log warnings only.
+QUIET_COMMANDS = ("console", "ask", "faq-eval", "faq-check", "reminders", "campaign")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         _setup_logging(
             settings,
-            quiet=args.command in ("console", "ask", "faq-eval", "faq-check", "staff-user")
+            quiet=args.command
+            in ("console", "ask", "faq-eval", "faq-check", "staff-user", "reminders", "campaign")
             or sys.stdin.isatty(),
         )
         _, handler = COMMANDS[args.command]

@@ -20,7 +20,9 @@ from handlers.faq.service import faq_for
 from handlers.hooks import FloodLimit, with_person
 from handlers.linking import outbox_guard, pd_channels_for
 from handlers.menu import main_menu
+from handlers.reminders import policy as reminder_policy
 from storage.db import Database
+from storage.models import utcnow
 from storage.outbox import GUARD_INFO
 from texts import REGIONS_DIR, Region, Texts, load_region
 from texts.consent import load_consent
@@ -65,6 +67,7 @@ def build_app(settings: Settings) -> App:
     # the consent text, the FAQ base with the profile's answers.
     region = load_region(settings.bot.region, settings.bot.regions_dir or REGIONS_DIR)
     check_region(region)
+    reminder_policy(region)  # a malformed [reminders] table stops the start here
     consent = load_consent(region.id, settings.bot.regions_dir)
     texts = Texts(region)
     db = Database(
@@ -79,7 +82,10 @@ def build_app(settings: Settings) -> App:
         reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours),
         pacing=settings.pacing,
     )
-    services = SimpleNamespace(settings=settings, delivery=delivery, router=router, consent=consent)
+    # `clock` is the one source of "now" for reminders and campaigns (fixed in tests).
+    services = SimpleNamespace(
+        settings=settings, delivery=delivery, router=router, consent=consent, clock=utcnow
+    )
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)
     services.request_status = RequestStatusService(

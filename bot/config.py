@@ -191,6 +191,19 @@ class PacingSection(_Section):
         return value
 
 
+class RemindersSection(_Section):
+    # Seconds between ticks of the ticker that moves due reminders to the outbox; a
+    # second process takes over the ticker within this time after the leader dies.
+    tick_seconds: int = Field(30, ge=1, le=60)
+    # Reminders moved to the outbox in one transaction.
+    batch: int = Field(200, ge=1, le=5000)
+    # Reminders moved per channel in one tick; 0: enough to keep two ticks' worth of the
+    # platform's rate (messages/s times tick_seconds) waiting in the outbox, no more.
+    per_tick: int = Field(0, ge=0, le=1_000_000)
+    # Run the ticker in `navbot run` (switch off in a process that only serves webhooks).
+    ticker: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NAVBOT_",
@@ -208,6 +221,7 @@ class Settings(BaseSettings):
     console: ConsoleSection = ConsoleSection()
     catalogue: CatalogueSection = CatalogueSection()
     pacing: PacingSection = PacingSection()
+    reminders: RemindersSection = RemindersSection()
 
     @classmethod
     def settings_customise_sources(

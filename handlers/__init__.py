@@ -22,6 +22,7 @@ def build_router() -> Router:
         menu,
         municipality,
         registration,
+        reminders,
         requests,
         understanding,
     )
@@ -39,6 +40,7 @@ def build_router() -> Router:
         linking.router,
         hotline.router,
         understanding.router,
+        reminders.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.
         faq.router,
     )

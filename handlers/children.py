@@ -280,7 +280,9 @@ async def save_child(ctx: Context, certificate: str | None) -> None:
     await ctx.session.flush()
     ctx.data.pop("child_draft", None)
     ctx.finish()
-    ctx.say("children.saved", name=child.full_name)
+    from handlers.reminders import offer_rows
+
+    ctx.say("children.saved", await offer_rows(ctx), name=child.full_name)
     if draft.get("after"):
         from handlers import requests
 

@@ -17,7 +17,6 @@ from handlers.hotline import hotline_lines
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality
 from handlers.places import address_line, candidates, map_url, region_note
-from storage.models import utcnow
 from texts import ConfirmationPoint, Municipality, Region, TextsError
 
 router = Router("confirmation")
@@ -58,7 +57,9 @@ def _date(ctx: Context) -> str:
     return stamp.strftime("%d.%m.%Y") if stamp else ""
 
 
-def show_intro(ctx: Context) -> None:
+async def show_intro(ctx: Context) -> None:
+    from handlers.reminders import offer_rows
+
     ctx.finish()
     rows = [[ctx.button("confirmation.where_button", "confirm:where")]]
     text = ctx.texts("confirmation.intro")
@@ -67,6 +68,7 @@ def show_intro(ctx: Context) -> None:
         rows.append([ctx.button("confirmation.undo_button", "confirm:undo")])
     else:
         rows.append([ctx.button("confirmation.done_button", "confirm:done")])
+        rows.extend(await offer_rows(ctx))
     rows.append([menu_button(ctx)])
     ctx.reply(text, rows)
 
@@ -76,8 +78,9 @@ def ask_municipality(ctx: Context) -> None:
     ctx.say("confirmation.ask_municipality", [[menu_button(ctx)]])
 
 
-def show_points(ctx: Context, municipality: Municipality) -> None:
-    ctx.finish()
+def points_parts(ctx: Context, municipality: Municipality) -> list[str]:
+    """The confirmation points of `municipality` as paragraphs (or where to find them):
+    what the dialogue and the document reminders show."""
     points = municipality.confirmation_points
     parts = []
     if points:
@@ -95,6 +98,13 @@ def show_points(ctx: Context, municipality: Municipality) -> None:
             + hotline_lines(ctx, municipality)
         )
         parts.append(ctx.texts("confirmation.fallback_more"))
+    return parts
+
+
+def show_points(ctx: Context, municipality: Municipality) -> None:
+    ctx.finish()
+    points = municipality.confirmation_points
+    parts = points_parts(ctx, municipality)
     rows: list[list[Button]] = []
     if ctx.user.data_confirmed_at is None:
         rows.append([ctx.button("confirmation.done_button", "confirm:done")])
@@ -139,24 +149,35 @@ async def confirmation_buttons(incoming: Incoming, ctx: Context) -> None:
     elif action == "at":
         choose(ctx, ctx.pressed["municipality"])
     elif action == "done":
-        if ctx.user.data_confirmed_at is None:
-            ctx.user.data_confirmed_at = utcnow()
-        ctx.say(
-            "confirmation.saved",
-            [[ctx.button("confirmation.undo_button", "confirm:undo")], [menu_button(ctx)]],
-        )
+        await mark_confirmed(ctx)
     elif action == "undo":
+        from handlers.reminders import offer_rows
+
         ctx.user.data_confirmed_at = None
         ctx.say(
             "confirmation.undone",
             [
                 [ctx.button("confirmation.where_button", "confirm:where")],
                 [ctx.button("confirmation.done_button", "confirm:done")],
+                *await offer_rows(ctx),
                 [menu_button(ctx)],
             ],
         )
     else:
-        show_intro(ctx)
+        await show_intro(ctx)
+
+
+async def mark_confirmed(ctx: Context) -> None:
+    """«Я подтвердил(а)»: record the date and stop every document reminder not yet sent."""
+    from handlers.reminders import now, stop_confirmed
+
+    if ctx.user.data_confirmed_at is None:
+        ctx.user.data_confirmed_at = now(ctx)
+    await stop_confirmed(ctx)
+    ctx.say(
+        "confirmation.saved",
+        [[ctx.button("confirmation.undo_button", "confirm:undo")], [menu_button(ctx)]],
+    )
 
 
 @router.step("confirm:muni")

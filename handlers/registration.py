@@ -99,13 +99,16 @@ def resume_offer(ctx: Context) -> bool:
     return True
 
 
-def finish_walkthrough(ctx: Context) -> None:
+async def finish_walkthrough(ctx: Context) -> None:
+    from handlers.reminders import offer_rows
+
     ctx.finish()
     progress(ctx).update(step=TOTAL, done=True)
     ctx.say(
         "registration.finished",
         [
             [ctx.button("registration.to_confirmation", "confirm")],
+            *await offer_rows(ctx),
             [ctx.button("registration.to_certificate", "cert")],
             [menu_button(ctx)],
         ],
@@ -140,7 +143,7 @@ async def registration_buttons(incoming: Incoming, ctx: Context) -> None:
         show_step(ctx, n)
     elif action == "next":
         if n >= TOTAL:
-            finish_walkthrough(ctx)
+            await finish_walkthrough(ctx)
         else:
             show_step(ctx, n + 1)
     elif action == "back":

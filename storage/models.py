@@ -386,6 +386,88 @@ class SignInAttempt(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# --- reminders and campaigns ---
+
+# planned: waiting for its time; sent: moved to the outbox (the transcript row tells whether
+# it reached the parent); superseded: an older reminder still due when a newer one went out
+# (after downtime only the newest is sent); confirmed / opted_out: stopped by the parent;
+# failed: could not be composed or delivered.
+REMINDER_STATES = ("planned", "sent", "superseded", "confirmed", "opted_out", "failed")
+# confirm_data: bring the documents to confirm the child's data in person.
+REMINDER_KINDS = ("confirm_data",)
+
+
+class Reminder(Base):
+    """One scheduled reminder to one parent. The ticker moves a due one to the outbox and
+    marks it sent in one transaction; APScheduler never holds a job per parent."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        Index(
+            "ix_reminders_due",
+            "due_at",
+            sqlite_where=sql_text("state = 'planned'"),
+            postgresql_where=sql_text("state = 'planned'"),
+        ),
+        Index("ix_reminders_user_state", "user_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="confirm_data")
+    # Which reminder of the series it is: 1, 2, 3 ... (a snoozed one keeps its number).
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The outgoing transcript row (outbox) it became.
+    transcript_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Campaign(Base):
+    """One announcement sent by staff to an audience chosen by filters. The audience is
+    fixed as delivery rows when the campaign is confirmed, so a resumed run sends only
+    to those who have not had it."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The `id` of the campaign's text file: running the same file again resumes it.
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # sending -> done
+    state: Mapped[str] = mapped_column(String(16), default="sending")
+    audience: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CampaignDelivery(Base):
+    """A campaign for one parent: planned until moved to the outbox (then sent), skipped
+    when the parent cannot be reached. One row per parent and campaign, by constraint."""
+
+    __tablename__ = "campaign_deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "user_id"),
+        Index("ix_campaign_deliveries_state", "campaign_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # planned | sent | unreachable | failed
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    transcript_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class LinkCode(Base):
     """A one-time code carried by a deep link into another messenger: it continues the
     parent's step there and links the two conversations. Only its SHA-256 is kept."""

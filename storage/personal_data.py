@@ -102,8 +102,41 @@ REGISTRY: tuple[Holding, ...] = (
         counter="children",
     ),
     Holding(
+        "reminders",
+        "when the parent is reminded to confirm the child's data, and whether they "
+        "confirmed or opted out (no names, no message texts); erased, nothing more is sent",
+        DELETE,
+        age_column="created_at",
+    ),
+    Holding(
+        "campaign_deliveries",
+        "which campaign the parent was sent and when (the message itself is in the transcript)",
+        DELETE,
+    ),
+    Holding(
+        "campaigns",
+        "none: the announcement staff wrote and the filters it was sent by",
+        NONE,
+    ),
+    Holding(
         "audit_log",
         "none: actions with request numbers, statuses and counts, never names or phones",
+        NONE,
+    ),
+    Holding(
+        "staff_users",
+        "none of a parent's: hotline staff accounts (login, Argon2 hash, role)",
+        NONE,
+    ),
+    Holding(
+        "staff_sessions",
+        "none of a parent's: signed-in staff browsers and which conversations they unmasked "
+        "(users.id numbers only)",
+        NONE,
+    ),
+    Holding(
+        "staff_sign_in_attempts",
+        "none of a parent's: failed staff sign-ins (login and address), for rate limiting",
         NONE,
     ),
     Holding(
