@@ -133,7 +133,7 @@ async def _telegram_transcript(app: App, platform_id: int) -> str:
 
 async def _request_in_max(in_max: MaxParent) -> None:
     await in_max.press("Согласен(на)")
-    assert "сначала добавим ребёнка" in in_max.text
+    assert "сначала добавим ребёнка" in in_max.text.lower()
     await in_max.send(CHILD)
     await in_max.send(BORN)
     await in_max.press("Пропустить")
