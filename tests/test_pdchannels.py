@@ -324,3 +324,23 @@ async def test_navbot_run_names_the_channels_where_personal_data_are_collected(
         for pipe in (process.proc.stdin, process.proc.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+async def test_linked_conversations_share_reminders(app):
+    from storage import reminders
+    from storage.linking import link
+
+    async with app.db.session() as session:
+        in_telegram = User(channel="telegram", platform_user_id="61", chat_id="61")
+        in_max = User(channel="max", platform_user_id="61", chat_id="61")
+        session.add_all([in_telegram, in_max])
+        await session.flush()
+        await reminders.plan_series(session, in_max.id, [utcnow() + timedelta(days=1)])
+        assert await reminders.planned(session, in_telegram.id) == []
+        await link(session, in_telegram, in_max)
+        assert len(await reminders.planned(session, in_telegram.id)) == 1
+        # a series is not planned twice for one parent, and stops from either messenger
+        await reminders.plan_series(session, in_telegram.id, [utcnow() + timedelta(days=2)])
+        assert len(await reminders.planned(session, in_max.id)) == 1
+        assert await reminders.stop(session, in_telegram.id, "opted_out") == 1
+        assert await reminders.planned(session, in_max.id) == []
