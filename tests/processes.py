@@ -20,6 +20,7 @@ class Bot:
         database: dict[str, str],
         telegram,
         vk=None,
+        max_fake=None,
         *,
         env: dict[str, str] | None = None,
         name: str = "bot",
@@ -40,6 +41,14 @@ class Bot:
                     "NAVBOT_VK__GROUP_ID": str(vk.group_id),
                     "NAVBOT_VK__API_BASE": f"{vk.base}/method",
                     "NAVBOT_VK__LONGPOLL_WAIT": "1",
+                }
+            )
+        if max_fake is not None:
+            self.env.update(
+                {
+                    "NAVBOT_MAX__TOKEN": max_fake.token,
+                    "NAVBOT_MAX__API_BASE": max_fake.base,
+                    "NAVBOT_MAX__POLLING_TIMEOUT": "1",
                 }
             )
         self.env.update(env or {})

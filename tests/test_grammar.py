@@ -101,4 +101,4 @@ def test_a_word_about_a_child_agrees_with_the_childs_gender(name, said):
     text = _texts()[0](
         "requests.notify.enrolled", number=7, title="Шахматы", organisation="ДДТ", name=name
     )
-    assert text.startswith(f"Заявка №7: {said} на программу «Шахматы»")
+    assert text.startswith(f"Заявка №7: {said} на программу.\nПрограмма: Шахматы")

@@ -154,7 +154,7 @@ async def test_enrollment_with_typed_answers_in_webhook_mode(webhook, fake_max):
     parent = MaxParent(webhook, fake_max, 4104)
     await _search_and_consent(parent)
     await parent.send("Согласен(на)")
-    assert "сначала добавим ребёнка" in parent.text
+    assert "Сначала добавим ребёнка" in parent.text
     await parent.send("Сидорова Анна")
     await parent.send("05.03.2014")
     await parent.send("Пропустить")

@@ -187,9 +187,10 @@ async def test_contacts_give_the_municipal_hotline_where_the_profile_has_one(set
         assert "moc@example.org" in text and "пн–пт 9:00–17:00" in text
         assert "8 (8652) 34-99-07" in text  # the regional centre stays first
         assert "Укажите ваш муниципалитет" not in text
-        # The hotline question in free text is answered with the same municipal line.
+        # The hotline question in free text is answered with the same municipal line
+        # (the words alone, «телефон горячей линии», open the contacts screen itself).
         await chat.press("В меню")
-        await chat.send("телефон горячей линии")
+        await chat.send("какой телефон у горячей линии?")
         assert "8 (8652) 34-99-07" in chat.text
         assert "Муниципальный опорный центр (тестовый): 8 (8793) 00-00-07" in chat.text
         await chat.press("Контакты горячей линии")

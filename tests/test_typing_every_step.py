@@ -11,7 +11,7 @@ import re
 from tests.enrollment import born_years_ago
 from tests.typing_helpers import NO_READY_ANSWER, Terminal, sqlite_app
 
-QUESTION = "а сертификат платный?"
+QUESTION = "а сертификат нужен для бесплатного кружка?"
 SUGGESTIONS = "Возможно, вы имели в виду"
 MENU = "Выберите, что вас интересует"
 BORN = born_years_ago(10).strftime("%d.%m.%Y")
