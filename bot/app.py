@@ -18,10 +18,12 @@ from handlers.core import Context, Reply
 from handlers.engine import DialogueEngine
 from handlers.faq.service import faq_for
 from handlers.hooks import FloodLimit, with_person
+from handlers.linking import outbox_guard, pd_channels_for
 from handlers.menu import main_menu
 from handlers.reminders import policy as reminder_policy
 from storage.db import Database
 from storage.models import utcnow
+from storage.outbox import GUARD_INFO
 from texts import REGIONS_DIR, Region, Texts, load_region
 from texts.consent import load_consent
 
@@ -71,6 +73,9 @@ def build_app(settings: Settings) -> App:
     db = Database(
         settings.database_url, echo=settings.database.echo, schema=settings.database.schema_name
     )
+    # No personal data into a messenger outside [bot] personal_data_channels: every
+    # message to a parent passes this guard in the outbox.
+    db.info[GUARD_INFO] = outbox_guard(settings, region, texts)
     router = build_router()
     delivery = Delivery(
         db,
@@ -83,7 +88,9 @@ def build_app(settings: Settings) -> App:
     )
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)
-    services.request_status = RequestStatusService(db, delivery, texts)
+    services.request_status = RequestStatusService(
+        db, delivery, texts, frozenset(pd_channels_for(settings, region))
+    )
 
     def menu(ctx: Context) -> Reply:
         return main_menu(ctx, router)

@@ -38,6 +38,13 @@ class BotSection(_Section):
     # and the excess is recorded but not answered.
     flood_messages: int = Field(20, ge=1)
     flood_seconds: float = Field(10.0, gt=0)
+    # The messengers in which the bot may ask for personal data (consent, a child's data,
+    # a phone, a request); None: every channel. A state-run centre may not take them
+    # through a foreign messenger (149-FZ art. 10 part 8): e.g. ["vk", "max"]. The region
+    # profile's top-level `personal_data_channels` overrides it.
+    personal_data_channels: list[Literal["telegram", "vk", "max"]] | None = None
+    # Minutes a one-time link into another messenger stays valid.
+    link_code_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
 
 
 class DatabaseSection(_Section):
@@ -70,6 +77,8 @@ class TelegramSection(_Section):
     webhook_secret: SecretStr | None = None
     # Seconds a getUpdates long-poll request waits for news (polling mode).
     polling_timeout: int = Field(25, ge=0, le=50)
+    # The bot's @username without '@', for t.me/<bot>?start=<code> links into Telegram.
+    bot_username: str = Field("", pattern=r"^[A-Za-z0-9_]{0,64}$")
 
     @field_validator("token")
     @classmethod
@@ -90,6 +99,8 @@ class VkSection(_Section):
     api_version: str = Field("5.199", pattern=r"^\d+\.\d+$")
     # Seconds a Bots Long Poll request waits for events.
     longpoll_wait: int = Field(25, ge=1, le=90)
+    # The community's short address for vk.me/<name>?ref=<code> links (empty: club<group_id>).
+    group_screen_name: str = Field("", pattern=r"^[A-Za-z0-9_.]{0,64}$")
 
 
 class MaxSection(_Section):
@@ -104,6 +115,8 @@ class MaxSection(_Section):
     ca_file: Path | None = None
     # Seconds one GET /updates long-poll request waits for news (polling mode).
     polling_timeout: int = Field(25, ge=0, le=90)
+    # The bot's name for max.ru/<bot>?start=<code> links into MAX.
+    bot_username: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
 
     @field_validator("token")
     @classmethod

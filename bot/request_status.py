@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from bot.delivery import Delivery
 from handlers.core import Button, Reply
 from storage.db import Database
+from storage.linking import linked_users
 from storage.models import Child, EnrollmentRequest, Program
-from storage.requests import StatusChangeError, set_status
+from storage.requests import StatusChangeError, as_utc, set_status
 from texts import Texts
 
 __all__ = ["RequestStatusService", "StatusChange", "StatusChangeError"]
@@ -28,10 +29,18 @@ class StatusChange:
 
 
 class RequestStatusService:
-    def __init__(self, db: Database, delivery: Delivery, texts: Texts) -> None:
+    def __init__(
+        self,
+        db: Database,
+        delivery: Delivery,
+        texts: Texts,
+        pd_channels: frozenset[str] | None = None,
+    ) -> None:
         self.db = db
         self.delivery = delivery
         self.texts = texts
+        # Where personal data may be sent (None: everywhere); the outbox enforces it.
+        self.pd_channels = pd_channels
 
     async def change(
         self, request_id: int, status: str, reason: str = "", *, by: str | None = None
@@ -47,7 +56,7 @@ class RequestStatusService:
             program = await session.get(Program, request.program_id)
             child = await session.get(Child, request.child_id)
             assert program is not None and child is not None
-            user_id = request.user_id
+            user_id = await self._recipient(session, request.user_id)
             text = self.texts(
                 f"requests.notify.{status}",
                 number=request.id,
@@ -56,6 +65,17 @@ class RequestStatusService:
                 name=child.full_name,
                 reason=request.reason,
             )
-        reply = Reply(text, [[Button(self.texts("requests.menu_item"), "req")]])
+        reply = Reply(text, [[Button(self.texts("requests.menu_item"), "req")]], personal=True)
         notified = await self.delivery.notify(user_id, [reply])
         return StatusChange(request_id, before, status, notified)
+
+    async def _recipient(self, session, user_id: int) -> int:
+        """Of the parent's linked conversations, the one used last in a messenger where
+        the notice (it names the child) may go; else the one used last (the outbox then
+        sends only «there is news»)."""
+        users = [u for u in await linked_users(session, user_id) if u.reachable]
+        if not users:
+            return user_id
+        users.sort(key=lambda u: as_utc(u.last_seen), reverse=True)
+        allowed = [u for u in users if self.pd_channels is None or u.channel in self.pd_channels]
+        return (allowed or users)[0].id

@@ -57,7 +57,12 @@ async def has_consent(ctx: Context) -> bool:
 
 async def ensure_consent(ctx: Context, then: str) -> bool:
     """True when the parent has agreed to the current text; otherwise ask, and remember
-    which button to press for them once they agree."""
+    which button to press for them once they agree. In a messenger where personal data
+    are not collected: the offer to go on in one where they are, and False."""
+    from handlers.linking import refuse_here
+
+    if await refuse_here(ctx, then):
+        return False
     if await has_consent(ctx):
         return True
     ctx.data["consent_then"] = then
@@ -106,7 +111,15 @@ async def continue_with(ctx: Context, then: str | None) -> None:
 
 # -- children ------------------------------------------------------------------------------
 async def show_children(ctx: Context) -> None:
+    from handlers.linking import offer_elsewhere, pd_allowed
+
     ctx.finish()
+    if not pd_allowed(ctx):
+        # The children's data are shown only where they may be collected; erasing works
+        # everywhere.
+        offer = await offer_elsewhere(ctx, "children")
+        offer.buttons.insert(-1, [ctx.button("children.btn_delete_data", "gdpr")])
+        return
     children = await children_of(ctx.session, ctx.user.id)
     lines = [ctx.texts("children.list_title", n=len(children))] if children else []
     for child in children:
@@ -173,6 +186,8 @@ def clean_name(text: str) -> tuple[str | None, str]:
 
 @router.step("child:name")
 async def name_typed(incoming: Incoming, ctx: Context) -> None:
+    if await _refused(ctx):
+        return
     name, problem = clean_name(incoming.text)
     if name is None:
         ctx.say(
@@ -192,6 +207,8 @@ async def name_typed(incoming: Incoming, ctx: Context) -> None:
 
 @router.step("child:birth")
 async def birth_typed(incoming: Incoming, ctx: Context) -> None:
+    if await _refused(ctx):
+        return
     stop = [[ctx.button("children.btn_stop", "child:stop", role="stop")]]
     born = parse_date(incoming.text, today(ctx))
     draft = ctx.data.setdefault("child_draft", {})
@@ -219,6 +236,8 @@ async def birth_typed(incoming: Incoming, ctx: Context) -> None:
 
 @router.step("child:cert")
 async def certificate_typed(incoming: Incoming, ctx: Context) -> None:
+    if await _refused(ctx):
+        return
     number = re.sub(r"[\s\-]", "", incoming.text)
     if not _CERT.match(number):
         ctx.say(
@@ -232,7 +251,18 @@ async def certificate_typed(incoming: Incoming, ctx: Context) -> None:
     await save_child(ctx, number)
 
 
+async def _refused(ctx: Context) -> bool:
+    from handlers.linking import refuse_here
+
+    if await refuse_here(ctx, "child:add"):
+        ctx.data.pop("child_draft", None)
+        return True
+    return False
+
+
 async def save_child(ctx: Context, certificate: str | None) -> None:
+    if await _refused(ctx):
+        return
     draft = ctx.data.get("child_draft") or {}
     if not draft.get("name") or not draft.get("birth"):
         await show_children(ctx)

@@ -67,6 +67,9 @@ class Reply:
     # The reply asks for the parent's phone: a channel that can (MAX) adds its own
     # "share my phone" button; typing the number works everywhere.
     asks_phone: bool = False
+    # The reply carries personal data (a child's name, a phone...): the outbox replaces
+    # it in a channel where personal data are not collected (storage/outbox.py).
+    personal: bool = False
 
     def all_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]

@@ -33,6 +33,12 @@ def remember_source(ctx: Context) -> None:
 
 @router.command("start", description_key="menu.cmd_start")
 async def start(incoming: Incoming, ctx: Context) -> None:
+    from handlers import linking
+
+    if ctx.args and linking.is_code(ctx.args[0]):
+        # A one-time link from another messenger: not a source, and never stored as one.
+        await linking.open_link(ctx, ctx.args[0])
+        return
     remember_source(ctx)
     ctx.say("menu.greeting")
     from handlers.registration import resume_offer

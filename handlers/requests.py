@@ -19,6 +19,7 @@ from handlers.core import Context, Incoming, Router
 from handlers.menu import menu_button
 from handlers.places import address_line
 from handlers.validators import normalise_phone
+from storage.linking import linked_ids
 from storage.models import OPEN_STATUSES, Child, EnrollmentRequest, Program
 from storage.requests import (
     age_on,
@@ -88,7 +89,21 @@ async def start_request(ctx: Context, program_id: int) -> None:
     )
 
 
+async def _refused(ctx: Context) -> bool:
+    """In a messenger where personal data are not collected: the offer to go on in one
+    where they are, with the program chosen."""
+    from handlers.linking import refuse_here
+
+    program = ctx.data.get("req", {}).get("program")
+    if await refuse_here(ctx, f"req:new:{program}" if program else "req"):
+        ctx.data.pop("req", None)
+        return True
+    return False
+
+
 async def child_chosen(ctx: Context, child: Child) -> None:
+    if await _refused(ctx):
+        return
     program_id = draft(ctx).get("program")
     program = await ctx.session.get(Program, program_id) if program_id else None
     if program is None:
@@ -189,6 +204,8 @@ def certificate_pays(ctx: Context, program: Program) -> str:
 
 async def send(ctx: Context, token: str) -> None:
     ctx.finish()
+    if await _refused(ctx):
+        return
     data = draft(ctx)
     mine = [[ctx.button("requests.menu_item", "req"), menu_button(ctx)]]
     stored = await ctx.session.scalar(
@@ -238,25 +255,32 @@ async def show_requests(ctx: Context) -> None:
     if not rows:
         ctx.say("requests.none", [[ctx.button("catalogue.menu_item", "cat")], [menu_button(ctx)]])
         return
+    from handlers.linking import channel_names, pd_allowed, pd_channels
+
+    # Where personal data are not collected: no child's name, no staff's reason.
+    full = pd_allowed(ctx)
     zone = ZoneInfo(ctx.region.timezone)
     lines = [ctx.texts("requests.list_title", n=len(rows))]
     buttons = []
     for request, program, child in rows:
         line = ctx.texts(
-            "requests.list_item",
+            "requests.list_item" if full else "requests.list_item_short",
             number=request.id,
             title=program.title,
-            name=child.full_name,
+            name=child.full_name if full else "",
             status=ctx.texts(f"requests.status.{shown_status(request)}"),
             date=as_utc(request.created_at).astimezone(zone).strftime("%d.%m.%Y"),
         )
-        if request.reason:
+        if request.reason and full:
             line += "\n" + ctx.texts("requests.list_reason", reason=request.reason)
         lines.append(line)
         if request.status in OPEN_STATUSES:
             buttons.append(
                 [ctx.button("requests.btn_cancel", f"req:cancel:{request.id}", number=request.id)]
             )
+    there = [c for c in pd_channels(ctx) if c != ctx.incoming.channel]
+    if not full and there:
+        lines.append(ctx.texts("linking.requests_elsewhere", there=channel_names(ctx.texts, there)))
     buttons.append([menu_button(ctx)])
     ctx.reply("\n\n".join(lines), buttons)
 
@@ -270,7 +294,13 @@ def shown_status(request: EnrollmentRequest) -> str:
 
 async def cancel(ctx: Context, request_id: int, confirmed: bool) -> None:
     request = await ctx.session.get(EnrollmentRequest, request_id)
-    if request is None or request.user_id != ctx.user.id:
+    mine = await ctx.session.scalar(
+        select(EnrollmentRequest.id).where(
+            EnrollmentRequest.id == request_id,
+            EnrollmentRequest.user_id.in_(linked_ids(ctx.user.id)),
+        )
+    )
+    if request is None or mine is None:
         raise StaleButton  # gone with the parent's data, or never theirs
     if request.status not in OPEN_STATUSES:
         ctx.say(
@@ -327,6 +357,8 @@ async def request_buttons(incoming: Incoming, ctx: Context) -> None:
 
 @router.step("req:phone")
 async def phone_typed(incoming: Incoming, ctx: Context) -> None:
+    if await _refused(ctx):
+        return
     phone = normalise_phone(incoming.text)
     if phone is None:
         ctx.say("requests.bad_phone", [stop_row(ctx)])
@@ -338,6 +370,8 @@ async def phone_typed(incoming: Incoming, ctx: Context) -> None:
 
 @router.step("req:comment", free_text=True)
 async def comment_typed(incoming: Incoming, ctx: Context) -> None:
+    if await _refused(ctx):
+        return
     comment = incoming.text.strip()
     if len(comment) > COMMENT_LIMIT:
         ctx.say("requests.long_comment", [stop_row(ctx)], limit=COMMENT_LIMIT, n=len(comment))

@@ -68,9 +68,10 @@ class Database:
         )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, info={"navbot_schema": self.schema}
-        )
+        # Given to every session (session.info): the schema, and what the app adds (the
+        # outbox's personal-data guard).
+        self.info: dict = {"navbot_schema": self.schema}
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, info=self.info)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -81,6 +81,12 @@ class User(Base):
     outbox_lease_until: Mapped[datetime | None] = mapped_column(default=None)
     # Since when a member of staff has this conversation (None: the bot answers).
     with_person_since: Mapped[datetime | None] = mapped_column(default=None)
+    # --- linked messengers ---
+    # The users.id of the conversation that owns this parent's children, consent and
+    # requests when the parent linked several messengers (None: only this one).
+    person_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
 
 
 class ConversationState(Base):
@@ -460,3 +466,19 @@ class CampaignDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
     transcript_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LinkCode(Base):
+    """A one-time code carried by a deep link into another messenger: it continues the
+    parent's step there and links the two conversations. Only its SHA-256 is kept."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))  # the channel it is to be opened in
+    # What the parent had chosen and where to go on: {"municipality", "program", "then"}.
+    carry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)

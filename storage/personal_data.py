@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.linking import linked_users
 from storage.models import Base, ConversationState, InboxEntry, User
 from storage.requests import audit
 
@@ -149,6 +150,13 @@ REGISTRY: tuple[Holding, ...] = (
         NONE,
         age_column="created_at",
     ),
+    Holding(
+        "link_codes",
+        "none typed by the parent: the hash of a one-time link code, the municipality and "
+        "program chosen; deleted with the parent's data as it points at their conversation",
+        DELETE,
+        age_column="created_at",
+    ),
     Holding("programs", "none: the program catalogue", NONE),
     Holding("channel_cursors", "none: where a channel's long poll goes on", NONE),
 )
@@ -162,16 +170,23 @@ def _table(name: str):
     return Base.metadata.tables[name]
 
 
-def _rows_of(item: Holding, user: User, inbox_until: Any):
+def _rows_of(item: Holding, users: list[User], inbox_until: Any):
+    """The rows of the asking conversation (users[0]) and of every one linked with it."""
     table = _table(item.table)
+    ids = [user.id for user in users]
     if item.owner == "id":
-        return table.c.id == user.id
+        return table.c.id.in_(ids)
     if item.owner == "platform":
-        mine = (table.c.channel == user.channel) & (
-            table.c.platform_user_id == user.platform_user_id
-        )
-        return mine if inbox_until is None else mine & inbox_until(table)
-    return table.c.user_id == user.id
+        where = None
+        for index, user in enumerate(users):
+            mine = (table.c.channel == user.channel) & (
+                table.c.platform_user_id == user.platform_user_id
+            )
+            if index == 0 and inbox_until is not None:
+                mine = mine & inbox_until(table)
+            where = mine if where is None else where | mine
+        return where
+    return table.c.user_id.in_(ids)
 
 
 def clean_state_data(data: dict[str, Any]) -> dict[str, Any]:
@@ -212,12 +227,16 @@ async def erase_person(
             inbox_until = lambda table: table.c.id <= current  # noqa: E731
         else:  # the asking message is not in the inbox: those that came before it
             inbox_until = lambda table: table.c.created_at <= incoming.time  # noqa: E731
+    # The parent's conversations in other messengers linked with this one go too.
+    users = [user] + [
+        other for other in await linked_users(session, user.id) if other.id != user.id
+    ]
     counts: dict[str, int] = {}
     for item in REGISTRY:
         if item.erase == NONE:
             continue
         table = _table(item.table)
-        where = _rows_of(item, user, inbox_until)
+        where = _rows_of(item, users, inbox_until)
         if item.erase == DELETE:
             found = await session.scalar(select(func.count()).select_from(table).where(where))
             await session.execute(delete(table).where(where))
@@ -229,14 +248,20 @@ async def erase_person(
                 .where(where)
                 .values({name: _empty(table, name) for name in item.blank})
             )
-    row = await session.get(ConversationState, user.id)
-    if row is not None:
-        await session.refresh(row)
-        row.data = clean_state_data(row.data or {})
+    for each in users:
+        row = await session.get(ConversationState, each.id)
+        if row is not None:
+            await session.refresh(row)
+            row.data = clean_state_data(row.data or {})
+    # The conversations are no longer one parent's: nothing links them any more.
+    await session.execute(
+        update(User).where(User.id.in_([each.id for each in users])).values(person_id=None)
+    )
     if state is not None:
         state.step = None
         state.data = clean_state_data(state.data)
-    await session.refresh(user)
+    for each in users:
+        await session.refresh(each)
     audit(session, "personal_data_deleted", "parent", None, **counts)
     return counts
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.linking import linked_ids
 from storage.models import Reminder, TranscriptEntry, User
 from storage.requests import as_utc
 
@@ -23,7 +24,11 @@ async def planned(session: AsyncSession, user_id: int, kind: str = KIND) -> list
     """The user's reminders still to come, soonest first."""
     rows = await session.scalars(
         select(Reminder)
-        .where(Reminder.user_id == user_id, Reminder.kind == kind, Reminder.state == "planned")
+        .where(
+            Reminder.user_id.in_(linked_ids(user_id)),
+            Reminder.kind == kind,
+            Reminder.state == "planned",
+        )
         .order_by(Reminder.due_at, Reminder.id)
     )
     return list(rows)
@@ -52,7 +57,11 @@ async def stop(session: AsyncSession, user_id: int, state: str, kind: str = KIND
     stopped = await session.execute(
         update(Reminder)
         .execution_options(synchronize_session=False)
-        .where(Reminder.user_id == user_id, Reminder.kind == kind, Reminder.state == "planned")
+        .where(
+            Reminder.user_id.in_(linked_ids(user_id)),
+            Reminder.kind == kind,
+            Reminder.state == "planned",
+        )
         .values(state=state, last_error=None)
     )
     withdrawn = list(
@@ -60,7 +69,7 @@ async def stop(session: AsyncSession, user_id: int, state: str, kind: str = KIND
             update(TranscriptEntry)
             .execution_options(synchronize_session=False)
             .where(
-                TranscriptEntry.user_id == user_id,
+                TranscriptEntry.user_id.in_(linked_ids(user_id)),
                 TranscriptEntry.direction == "out",
                 TranscriptEntry.kind == "reminder",
                 TranscriptEntry.status == "pending",
@@ -74,7 +83,7 @@ async def stop(session: AsyncSession, user_id: int, state: str, kind: str = KIND
             update(Reminder)
             .execution_options(synchronize_session=False)
             .execution_options(synchronize_session=False)
-            .where(Reminder.user_id == user_id, Reminder.transcript_id.in_(withdrawn))
+            .where(Reminder.user_id.in_(linked_ids(user_id)), Reminder.transcript_id.in_(withdrawn))
             .values(state=state)
         )
     return (stopped.rowcount or 0) + len(withdrawn)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.linking import linked_ids
 from storage.models import (
     OPEN_STATUSES,
     AuditEntry,
@@ -55,7 +56,7 @@ def audit(
 async def current_consent(session: AsyncSession, user_id: int, version: str) -> Consent | None:
     return await session.scalar(
         select(Consent)
-        .where(Consent.user_id == user_id, Consent.text_version == version)
+        .where(Consent.user_id.in_(linked_ids(user_id)), Consent.text_version == version)
         .order_by(Consent.id.desc())
         .limit(1)
     )
@@ -63,13 +64,16 @@ async def current_consent(session: AsyncSession, user_id: int, version: str) -> 
 
 async def children_of(session: AsyncSession, user_id: int) -> list[Child]:
     return list(
-        await session.scalars(select(Child).where(Child.user_id == user_id).order_by(Child.id))
+        await session.scalars(
+            select(Child).where(Child.user_id.in_(linked_ids(user_id))).order_by(Child.id)
+        )
     )
 
 
 async def child_of(session: AsyncSession, user_id: int, child_id: int) -> Child | None:
-    child = await session.get(Child, child_id)
-    return child if child is not None and child.user_id == user_id else None
+    return await session.scalar(
+        select(Child).where(Child.id == child_id, Child.user_id.in_(linked_ids(user_id)))
+    )
 
 
 async def open_request(session: AsyncSession, child_id: int, program_id: int):
@@ -132,7 +136,7 @@ async def requests_of(session: AsyncSession, user_id: int):
         select(EnrollmentRequest, Program, Child)
         .join(Program, EnrollmentRequest.program_id == Program.id)
         .join(Child, EnrollmentRequest.child_id == Child.id)
-        .where(EnrollmentRequest.user_id == user_id)
+        .where(EnrollmentRequest.user_id.in_(linked_ids(user_id)))
         .order_by(EnrollmentRequest.id.desc())
     )
     return (await session.execute(query)).all()

@@ -24,6 +24,20 @@ class ChannelError(Exception):
     """A channel could not start or stopped on its own; printed as one line."""
 
 
+def personal_data_line(app: Any) -> str:
+    """One line naming the channels where personal data are collected."""
+    from handlers.linking import CHANNELS, pd_channels_for
+
+    allowed = pd_channels_for(app.settings, app.region)
+    others = [channel for channel in CHANNELS if channel not in allowed]
+    line = "personal data (consent, children, phones, requests) are collected in: " + (
+        ", ".join(allowed) or "no channel"
+    )
+    if others:
+        line += f"; not in: {', '.join(others)} (a link to continue there is offered)"
+    return line
+
+
 async def serve_channels(app: Any, console: Any | None, *, force_console: bool = False) -> int:
     settings = app.settings
     jobs: dict[str, Coroutine[Any, Any, None]] = {}
@@ -45,6 +59,7 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
                 "only.",
                 file=sys.stderr,
             )
+        print(personal_data_line(app), file=sys.stderr, flush=True)
         if console is not None and (not messengers or force_console or sys.stdin.isatty()):
             jobs["console"] = console.run()
         # Every channel's sender is registered now: send what is pending, handle what

@@ -46,7 +46,7 @@ from bot.channels.payloads import PayloadKeys
 from bot.channels.serve import ChannelError
 from bot.channels.text import split_text, utf16_len
 from bot.delivery import TELEGRAM_LIMITS, DeliveryError, Limits, RetryLater, TemporaryFailure
-from handlers.core import Incoming, Reply
+from handlers.core import Button, Incoming, Reply
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +143,15 @@ class TelegramChannel:
 
     # -- outgoing ---------------------------------------------------------------------
     async def keyboard(self, reply: Reply) -> InlineKeyboardMarkup:
-        rows = [
-            [
-                InlineKeyboardButton(
-                    text=button.label,
-                    callback_data=await self.keys.shorten(button.payload, MAX_CALLBACK_DATA),
-                )
-                for button in row
-            ]
-            for row in reply.buttons
-        ]
+        async def button(item: Button) -> InlineKeyboardButton:
+            if item.payload.startswith("https://"):  # a link (into another messenger)
+                return InlineKeyboardButton(text=item.label, url=item.payload)
+            return InlineKeyboardButton(
+                text=item.label,
+                callback_data=await self.keys.shorten(item.payload, MAX_CALLBACK_DATA),
+            )
+
+        rows = [[await button(item) for item in row] for row in reply.buttons]
         return InlineKeyboardMarkup(inline_keyboard=rows)
 
     async def set_commands(self) -> None:

@@ -274,6 +274,14 @@ class VkChannel:
 
     async def _keyboard(self, rows: list[list[Button]], kind: str, inline: bool) -> str:
         async def button(item: Button) -> dict[str, Any]:
+            if item.payload.startswith("https://"):  # a link (into another messenger)
+                return {
+                    "action": {
+                        "type": "open_link",
+                        "link": item.payload,
+                        "label": _label(item.label),
+                    }
+                }
             payload = json.dumps({"p": item.payload}, ensure_ascii=False)
             if len(payload.encode()) > MAX_PAYLOAD:
                 key = await self.keys.shorten(item.payload, 0)

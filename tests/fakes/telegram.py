@@ -468,6 +468,11 @@ class FakeTelegram(Server):
             for button in row:
                 label = button.get("text", "")
                 data = button.get("callback_data")
+                if "url" in button and "callback_data" not in button:
+                    if not str(button["url"]).startswith(("https://", "http://", "tg://")):
+                        raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+                    out.append((label, button["url"]))
+                    continue
                 if not label:
                     raise ApiError(400, "Bad Request: BUTTON_TEXT_EMPTY")
                 if len(BUTTON_ACTIONS & button.keys()) != 1:
