@@ -64,22 +64,15 @@ def console_channel(app: App):
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
     from bot.channels.serve import ChannelError, serve_channels
-    from bot.scheduler import Ticker
 
     await app.delivery.pacing.check()
     await app.start()
-    ticker = Ticker(app) if app.settings.reminders.ticker else None
-    if ticker is not None:
-        ticker.start()
     try:
         return await serve_channels(
             app, console_channel(app), force_console=getattr(args, "console", False)
         )
     except ChannelError as exc:
         raise CliError(str(exc)) from exc
-    finally:
-        if ticker is not None:
-            await ticker.stop()
 
 
 from bot.catalogue_cli import (  # noqa: E402

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import Any
 
 from bot.catalogue_io import load_sample_if_empty
 from bot.config import Settings
@@ -41,6 +42,7 @@ class App:
     delivery: Delivery
     services: SimpleNamespace
     inbox: Inbox
+    ticker: Any = None
 
     async def start(self) -> None:
         """Bring the schema up to date; every process calls this before serving."""
@@ -48,13 +50,22 @@ class App:
         if self.settings.catalogue.load_sample:
             await load_sample_if_empty(self.db, self.region, self.texts)
 
-    async def serve(self) -> None:
+    async def serve(self, *, ticker: bool = False) -> None:
         """Start this process's background work: the delivery worker (pending messages
-        first) and the inbox (updates stored and not yet handled first)."""
+        first), the inbox (updates stored and not yet handled first) and, with `ticker`,
+        the reminders' ticker (`navbot run`, once every channel passed its checks)."""
         await self.delivery.start()
         await self.inbox.start()
+        if ticker and self.settings.reminders.ticker and self.ticker is None:
+            from bot.scheduler import Ticker
+
+            self.ticker = Ticker(self)
+            self.ticker.start()
 
     async def close(self) -> None:
+        if self.ticker is not None:
+            await self.ticker.stop()
+            self.ticker = None
         await self.inbox.stop()
         await self.delivery.stop()
         await self.delivery.close()

@@ -64,7 +64,7 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
             jobs["console"] = console.run()
         # Every channel's sender is registered now: send what is pending, handle what
         # was stored and not yet handled, then serve.
-        await app.serve()
+        await app.serve(ticker=True)
         return await run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
     finally:
         for job in jobs.values():
