@@ -415,6 +415,8 @@ class MaxChannel:
         log.info("max: long polling started")
         while True:
             try:
+                # MAX counts GET /updates in the token's 30 requests a second too.
+                await self.delivery.pace(CHANNEL, "updates")
                 batch = await self.api.updates(
                     marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
                 )
