@@ -90,7 +90,9 @@ def owner_is_dead(owner: str) -> bool:
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return owner != _THIS_PROCESS_OWNERS.get(pid, owner)
+        # This very process: dead only if no live worker of it has that id (a previous
+        # incarnation with a recycled pid, or a worker that was stopped).
+        return owner not in _LIVE_OWNERS
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -100,8 +102,8 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
-# owner ids created in this process, so a previous incarnation with a recycled pid is known
-_THIS_PROCESS_OWNERS: dict[int, str] = {}
+# The ids of this process's delivery workers that have not been stopped.
+_LIVE_OWNERS: set[str] = set()
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -138,7 +140,7 @@ class Delivery:
         self.reply_max_age = reply_max_age
         self.worker_id = worker_id or worker_identity()
         self.started_at = utcnow()
-        _THIS_PROCESS_OWNERS[os.getpid()] = self.worker_id
+        _LIVE_OWNERS.add(self.worker_id)
         self.senders: dict[str, Sender] = {}
         self.pacing = Pacing(pacing)
         self.limiters: dict[str, Limiter] = {}
@@ -184,6 +186,7 @@ class Delivery:
 
     async def stop(self) -> None:
         self.running = False
+        _LIVE_OWNERS.discard(self.worker_id)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
