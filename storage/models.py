@@ -482,3 +482,85 @@ class LinkCode(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# --- handoff to a person ---
+
+# waiting: in the operators' queue; taken: an operator has it; closed: the operator finished
+# or the parent's silence ended it (the bot answers again).
+HANDOFF_STATES = ("waiting", "taken", "closed")
+# asked: «Позвать специалиста» or /operator; faq_unknown: the parent accepted the offer after
+# the FAQ did not know; faq_person: a question the FAQ sends to a person (complaint, wrong
+# data in the registry, a demand to investigate).
+HANDOFF_REASONS = ("asked", "faq_unknown", "faq_person")
+
+
+class Handoff(Base):
+    """A conversation handed to hotline staff. At most one is open (waiting or taken) per
+    parent, by a partial unique index; taking it is one conditional UPDATE, so two
+    operators cannot take the same one."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        Index("ix_handoffs_state_created", "state", "created_at"),
+        Index(
+            "uq_handoffs_open_user",
+            "user_id",
+            unique=True,
+            sqlite_where=sql_text("state != 'closed'"),
+            postgresql_where=sql_text("state != 'closed'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(16))  # one of HANDOFF_REASONS
+    # The parent's question that led here, if any (personal data: erased with the parent).
+    question: Mapped[str | None] = mapped_column(Text, default=None)
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Since when it waits in the queue (reset when a taken one is returned to the queue).
+    waiting_since: Mapped[datetime] = mapped_column(default=utcnow)
+    taken_by: Mapped[str | None] = mapped_column(String(64), default=None)  # staff login
+    taken_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_reply_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_operator_reply_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_parent_message_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # operator | silence | parent (/menu after the operator closed is not needed) | erased
+    closed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    returned: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- statistics ---
+
+
+class Event(Base):
+    """One thing that happened, for the statistics page: a walkthrough step, a FAQ
+    outcome, a reminder outcome, a handoff. No personal data: `detail` is a step name, an
+    entry id or a source code; `user_id` is set to NULL when the parent is erased, so the
+    counts stay."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_kind_created", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(64), default=None)
+    channel: Mapped[str | None] = mapped_column(String(16), default=None)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatsDaily(Base):
+    """Anonymous daily counts kept when old transcript rows are purged by the retention
+    rule, so the statistics of those days stay: (day, channel, metric) -> value."""
+
+    __tablename__ = "stats_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -157,6 +157,25 @@ REGISTRY: tuple[Holding, ...] = (
         DELETE,
         age_column="created_at",
     ),
+    Holding(
+        "handoffs",
+        "the question that sent the parent to a person, who of staff took it and when",
+        DELETE,
+        counter="handoffs",
+        age_column="created_at",
+    ),
+    Holding(
+        "events",
+        "none typed by the parent: step names, FAQ entry ids, deep-link sources; the link "
+        "to the parent is emptied on erasure so the statistics keep their counts",
+        BLANK,
+        blank=("user_id",),
+    ),
+    Holding(
+        "stats_daily",
+        "none: anonymous daily counts per channel kept when old messages are purged",
+        NONE,
+    ),
     Holding("programs", "none: the program catalogue", NONE),
     Holding("channel_cursors", "none: where a channel's long poll goes on", NONE),
 )

@@ -86,6 +86,7 @@ async def test_deleting_my_data_leaves_no_personal_field_behind(chat: ChatClient
         "children": 1,
         "consents": 1,
         "questions": 0,
+        "handoffs": 0,
         "messages": messages + 1,  # with the press of «Да, удалить всё»
     }
     assert trace.request_id is None
