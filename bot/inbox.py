@@ -132,6 +132,7 @@ class Inbox:
                     self._scheduled.discard(row_id)
                     continue
                 self._scheduled.discard(row_id)
+                log.debug("handled: %d replies", len(replies))
                 arrived = self._received.pop(row_id, None) or message.time.timestamp()
                 if replies:
                     self.telemetry.awaiting_reply(replies[0].transcript_id, key[0], arrived)
