@@ -10,6 +10,7 @@ here can hold personal data.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -115,6 +116,15 @@ class Telemetry:
         )
         self.channels: dict[str, ChannelBeat] = {}
         self._awaiting: dict[int, tuple[str, float]] = {}
+        # The labelled children of the hot-path metrics, looked up once per label set.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     # -- channels --------------------------------------------------------------------
     def channel_started(self, channel: str, mode: str, expect_within: float | None) -> None:
@@ -130,7 +140,7 @@ class Telemetry:
     # -- messages ----------------------------------------------------------------------
     def received(self, channel: str, count: int) -> None:
         if count:
-            self.updates_in.labels(channel).inc(count)
+            self._child(self.updates_in, channel).inc(count)
 
     def awaiting_reply(self, transcript_id: int | None, channel: str, since: float) -> None:
         """The first reply to an update received at `since` (epoch seconds) is this row."""
@@ -141,10 +151,11 @@ class Telemetry:
         self._awaiting[transcript_id] = (channel, since)
 
     def sent(self, channel: str, kind: str | None, transcript_id: int | None) -> None:
-        self.replies_out.labels(channel, kind or "reply").inc()
+        self._child(self.replies_out, channel, kind or "reply").inc()
         waiting = self._awaiting.pop(transcript_id, None) if transcript_id is not None else None
         if waiting is not None:
-            self.reply_latency.labels(waiting[0]).observe(max(0.0, time.time() - waiting[1]))
+            latency = max(0.0, time.time() - waiting[1])
+            self._child(self.reply_latency, waiting[0]).observe(latency)
 
     def failed(self, channel: str, reason: str, transcript_id: int | None = None) -> None:
         self.delivery_failures.labels(channel, reason).inc()
