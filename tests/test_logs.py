@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot.logs import HIDDEN
 from storage.models import Program
 from tests.cli import navbot, write_config
+from tests.messengers import wait_until
 from tests.processes import Bot
 from tests.test_crash import _db_check
 
@@ -77,7 +78,7 @@ class Parent:
 
 
 async def test_a_whole_conversation_leaves_no_personal_data_in_json_logs(
-    tmp_path, database, fake_telegram
+    tmp_path, database, fake_telegram, fake_vk
 ):
     port = free_port()
     env = {
@@ -86,9 +87,15 @@ async def test_a_whole_conversation_leaves_no_personal_data_in_json_logs(
         "NAVBOT_DATABASE__ECHO": "true",
         "NAVBOT_OPS__PORT": str(port),
     }
-    bot = Bot(tmp_path, database, fake_telegram, env=env)
+    bot = Bot(tmp_path, database, fake_telegram, fake_vk, env=env)
     bot.start()
     try:
+        # A VK parent asks the same question (vk_api, requests and urllib3 at DEBUG).
+        await wait_until(lambda: fake_vk.lp_connects > 0, limit=120)
+        await fake_vk.message(7401, "/start")
+        await wait_until(lambda: len(fake_vk.to(7401)) >= 1, limit=120)
+        await fake_vk.message(7401, QUESTION)
+        await wait_until(lambda: len(fake_vk.to(7401)) >= 3, limit=120)
         parent = Parent(fake_telegram, 7301)
         await parent.step("Здравствуйте", text="/start")
         program_id = await _db_check(
@@ -117,6 +124,7 @@ async def test_a_whole_conversation_leaves_no_personal_data_in_json_logs(
             async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
                 metrics = await response.text()
         assert health["channels"]["telegram"]["ok"] is True
+        assert health["channels"]["vk"]["ok"] is True
         assert health["scheduler"]["leader"] == "this process"
         assert 'navbot_updates_in_total{channel="telegram"} 12.0' in metrics
         assert_clean(json.dumps(health, ensure_ascii=False) + metrics)
@@ -133,6 +141,7 @@ async def test_a_whole_conversation_leaves_no_personal_data_in_json_logs(
     assert "sqlalchemy.engine.Engine" in loggers
     assert any("parameters hidden" in record["message"] for record in records)
     assert any(record.get("update", "").startswith("telegram:") for record in records)
+    assert any(record.get("update", "").startswith("vk:") for record in records)
     assert any(record["level"] == "DEBUG" for record in records)
     # The lines that are not JSON are the start-up notices printed for the administrator.
     others = [line for line in log.splitlines() if line and not line.startswith("{")]
