@@ -196,3 +196,34 @@ async def test_healthz_is_503_when_the_database_does_not_answer(tmp_path):
     finally:
         await runner.cleanup()
         await app.close()
+
+
+async def test_healthz_names_the_scheduler_leader(settings: Settings):
+    leader_app = build_app(settings)
+    await leader_app.start()
+    other = build_app(settings)  # a second process on the same database, no ticker
+    runner = await serve(create_web_app(other), "127.0.0.1", 0)
+    web = await serve(create_web_app(leader_app), "127.0.0.1", 0)
+    try:
+        from bot.scheduler import Ticker
+
+        _, _, body = await get(address(runner), "/healthz")
+        assert json.loads(body)["scheduler"]["leader"] == "none"
+
+        leader_app.ticker = Ticker(leader_app)
+        assert await leader_app.ticker.tick() is not None
+        status, _, body = await get(address(web), "/healthz")
+        assert status == 200, body
+        scheduler = json.loads(body)["scheduler"]
+        assert scheduler["leader"] == "this process" and scheduler["ticker_here"] is True
+        assert scheduler["last_tick_seconds_ago"] < 30
+
+        status, _, body = await get(address(runner), "/healthz")
+        assert status == 200, body
+        expected = "another process" if other.db.dialect == "postgresql" else "none"
+        assert json.loads(body)["scheduler"]["leader"] == expected
+    finally:
+        await web.cleanup()
+        await runner.cleanup()
+        await other.close()
+        await leader_app.close()
