@@ -31,6 +31,8 @@ from storage.db import Database
 from storage.models import ChannelCursor, InboxEntry, utcnow
 
 log = logging.getLogger(__name__)
+# Arrival times kept for the reply latency, at most.
+MAX_RECEIVED = 10_000
 
 
 class Inbox:
@@ -90,6 +92,8 @@ class Inbox:
                 await self._save_cursor(session, *cursor)
         for row_id, message in stored:
             self.telemetry.received(message.channel, 1)
+            if len(self._received) >= MAX_RECEIVED:  # rows another process took over
+                self._received.pop(next(iter(self._received)))
             self._received[row_id] = arrived
             self._schedule(row_id, message)
         return len(stored)
