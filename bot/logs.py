@@ -82,9 +82,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup(level: int, fmt: str = "text", *, sql_echo: bool = False) -> None:
-    """Log to stderr at `level` in `fmt` ("text" or "json")."""
-    handler = logging.StreamHandler(sys.stderr)
+def setup(level: int, fmt: str = "text", *, sql_echo: bool = False, stream=None) -> None:
+    """Log to `stream` (stderr) at `level` in `fmt` ("text" or "json")."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_Context())
     root = logging.getLogger()

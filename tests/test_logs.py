@@ -166,3 +166,48 @@ def test_the_terminal_channel_at_debug_logs_no_personal_data_in_text(tmp_path, d
     assert "Здравствуйте" in done.stdout  # the conversation is on the terminal...
     assert_clean(done.stderr)  # ...and not in the log
     assert " DEBUG " in done.stderr and "parameters hidden" in done.stderr
+
+
+async def test_the_reference_id_a_parent_is_shown_leads_to_one_json_line(
+    settings, fake_telegram, fake_vk
+):
+    import io
+    import logging
+
+    from bot import logs
+    from tests.messengers import Running, TelegramParent, messenger_settings
+    from tests.test_safety_net import APOLOGY, fails_once, reference
+
+    # The process's logging, as `navbot run` sets it up, into a buffer (and back after).
+    root = logging.getLogger()
+    names = (None, *logs.QUIET, *logs.CHATTY)
+    saved = [(logger, logger.level) for logger in map(logging.getLogger, names)]
+    handlers = list(root.handlers)
+    stream = io.StringIO()
+    logs.setup(logging.DEBUG, "json", stream=stream)
+    running = Running(messenger_settings(settings, fake_telegram, fake_vk), fake_vk)
+    app = await running.start()
+    try:
+        parent = TelegramParent(running, fake_telegram, 7501)
+        await parent.send("/start")
+        app.router.commands["help"] = fails_once(app.router.commands["help"])
+        await parent.send(f"/help {CHILD} {PHONE}")
+        assert parent.text.startswith(APOLOGY)
+        ref = reference(parent.text)
+    finally:
+        await running.stop()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        for logger, level in saved:
+            logger.setLevel(level)
+
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    failures = [record for record in records if record.get("ref") == ref]
+    assert len(failures) == 1, records
+    (failure,) = failures
+    assert failure["level"] == "ERROR" and failure["logger"] == "handlers.engine"
+    assert failure["update"].startswith("telegram:")
+    assert "ValueError" in failure["message"]
+    assert_clean(stream.getvalue())
