@@ -26,13 +26,10 @@ log = logging.getLogger("navbot")
 
 
 def _setup_logging(settings: Settings, quiet: bool) -> None:
+    from bot import logs
+
     level = logging.WARNING if quiet else getattr(logging, settings.bot.log_level)
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiogram.event").setLevel(max(level, logging.WARNING))
+    logs.setup(level, settings.logging.format, sql_echo=settings.database.echo)
 
 
 async def _with_app(settings: Settings, work: Callable[[App], Awaitable[int]]) -> int:

@@ -95,7 +95,12 @@ def build_app(settings: Settings) -> App:
     )
     # `clock` is the one source of "now" for reminders and campaigns (fixed in tests).
     services = SimpleNamespace(
-        settings=settings, delivery=delivery, router=router, consent=consent, clock=utcnow
+        settings=settings,
+        delivery=delivery,
+        router=router,
+        consent=consent,
+        clock=utcnow,
+        telemetry=delivery.telemetry,
     )
     # The FAQ knowledge base is read and indexed once, at start: a broken entry stops here.
     services.faq = faq_for(region)

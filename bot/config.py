@@ -204,6 +204,33 @@ class RemindersSection(_Section):
     ticker: bool = True
 
 
+class LoggingSection(_Section):
+    # "text": one readable line per record; "json": one JSON object per line (for a log
+    # collector), with the update and reference ids as fields. Never personal data.
+    format: Literal["text", "json"] = "text"
+
+
+class RetentionSection(_Section):
+    # Days the transcript (and the other dated rows with personal data: unhandled
+    # updates, unanswered questions, handoffs, reminders, link codes) are kept; older
+    # ones are purged once a day, leaving anonymous daily counts. 0: kept until erased.
+    days: int = Field(365, ge=0, le=36500)
+
+
+class OpsSection(_Section):
+    # GET /healthz and /metrics are served by the built-in web server ([web] host, port).
+    # A port here also serves them, alone, on host:port: for a process without the web
+    # server, or to keep them off the port a proxy forwards. 0: the web server only.
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+    # /healthz answers 503 when a pending message of this process's channels has waited
+    # longer than this many seconds (delivery is stuck).
+    outbox_stale_seconds: int = Field(600, ge=10)
+    # /healthz answers 503 when a messenger this process polls has not answered for its
+    # long-poll timeout plus this many seconds (a failed poll is retried within 60 s).
+    channel_silence_seconds: int = Field(90, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NAVBOT_",
@@ -222,6 +249,9 @@ class Settings(BaseSettings):
     catalogue: CatalogueSection = CatalogueSection()
     pacing: PacingSection = PacingSection()
     reminders: RemindersSection = RemindersSection()
+    logging: LoggingSection = LoggingSection()
+    retention: RetentionSection = RetentionSection()
+    ops: OpsSection = OpsSection()
 
     @classmethod
     def settings_customise_sources(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import exists, or_, select, update
 
 from bot.pacing import MAX_LIMITS, TELEGRAM_LIMITS, VK_LIMITS, Limiter, Limits, Pacing  # noqa: F401
+from bot.telemetry import Telemetry
 from handlers.core import Reply
 from storage.db import Database
 from storage.models import TranscriptEntry, User, utcnow
@@ -43,10 +44,12 @@ log = logging.getLogger(__name__)
 class DeliveryError(Exception):
     """A send that failed for good; `reason` is stored on the transcript row."""
 
-    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
+    def __init__(self, reason: str, *, unreachable: bool = False, kind: str = "rejected") -> None:
         super().__init__(reason)
         self.reason = reason
         self.unreachable = unreachable
+        # For /metrics: rejected (by the platform), flood_control or temporary (gave up).
+        self.kind = kind
 
 
 class RetryLater(Exception):
@@ -143,6 +146,8 @@ class Delivery:
         _LIVE_OWNERS.add(self.worker_id)
         self.senders: dict[str, Sender] = {}
         self.pacing = Pacing(pacing)
+        # What /metrics and /healthz report; one per process, shared with the inbox.
+        self.telemetry = Telemetry()
         self.limiters: dict[str, Limiter] = {}
         self._draining: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
@@ -460,8 +465,10 @@ class Delivery:
         the lease was given up."""
         owner = user_id if release else None
         if not reachable:
+            self.telemetry.failed(channel, "unreachable", reply.transcript_id)
             return False, await self._record(reply, None, "user unreachable", release=owner)
         if kind in (None, "reply") and utcnow() - created_at > self.reply_max_age:
+            self.telemetry.failed(channel, "expired", reply.transcript_id)
             expired = await self._record(
                 reply, None, "too old to send", status="expired", release=owner
             )
@@ -479,10 +486,13 @@ class Delivery:
             message_id = await self._send(channel, sender, chat_id, reply)
         except DeliveryError as exc:
             log.warning("delivery to %s user %s failed: %s", channel, user_id, exc.reason)
+            reason = "unreachable" if exc.unreachable else exc.kind
+            self.telemetry.failed(channel, reason, reply.transcript_id)
             if exc.unreachable:
                 await self._set_user_reachable(user_id, False)
                 return False, await self._record(reply, None, exc.reason, release=owner)
             return True, await self._record(reply, None, exc.reason, release=owner)
+        self.telemetry.sent(channel, kind, reply.transcript_id)
         return True, await self._record(reply, message_id, None, release=owner)
 
     async def _still_pending(self, reply: Reply) -> bool:
@@ -501,7 +511,10 @@ class Delivery:
             except RetryLater as exc:
                 waits += 1
                 if waits > self.MAX_RETRY_LATER:
-                    raise DeliveryError(f"flood control did not end: {exc.reason}") from exc
+                    raise DeliveryError(
+                        f"flood control did not end: {exc.reason}", kind="flood_control"
+                    ) from exc
+                self.telemetry.retried(channel, "flood_control")
                 log.info("%s asks to wait %.1fs: %s", channel, exc.retry_after, exc.reason)
                 limiter = self.limiters.get(channel)
                 if limiter is not None:
@@ -510,7 +523,8 @@ class Delivery:
             except TemporaryFailure as exc:
                 failures += 1
                 if failures > self.MAX_TEMPORARY:
-                    raise DeliveryError(exc.reason) from exc
+                    raise DeliveryError(exc.reason, kind="temporary") from exc
+                self.telemetry.retried(channel, "temporary")
                 delay = min(self.BACKOFF_MAX, self.BACKOFF_BASE * 2 ** (failures - 1))
                 log.info("%s send failed (%s); retry in %.1fs", channel, exc.reason, delay)
                 await asyncio.sleep(delay)

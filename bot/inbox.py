@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from datetime import timedelta
 from typing import Any
@@ -23,12 +24,15 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.delivery import Delivery, owner_is_dead
+from bot.logs import current_update
 from handlers.core import Incoming
 from handlers.engine import DialogueEngine
 from storage.db import Database
 from storage.models import ChannelCursor, InboxEntry, utcnow
 
 log = logging.getLogger(__name__)
+# Arrival times kept for the reply latency, at most.
+MAX_RECEIVED = 10_000
 
 
 class Inbox:
@@ -44,6 +48,10 @@ class Inbox:
         self._queues: dict[tuple[str, str], deque[tuple[int, Incoming]]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._scheduled: set[int] = set()
+        self.telemetry = delivery.telemetry
+        # When each update stored by this process arrived (epoch seconds), for the
+        # reply latency; updates taken over from a stopped process use their own time.
+        self._received: dict[int, float] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.running = False
 
@@ -52,6 +60,7 @@ class Inbox:
         """Store `messages` (and the channel's new long-poll cursor) in one transaction,
         then handle them in the background; the number newly stored. Returns only after
         the commit, so the caller may confirm the batch to the platform."""
+        arrived = time.time()
         rows = [
             {
                 "channel": message.channel,
@@ -82,6 +91,10 @@ class Inbox:
             if cursor is not None:
                 await self._save_cursor(session, *cursor)
         for row_id, message in stored:
+            self.telemetry.received(message.channel, 1)
+            if len(self._received) >= MAX_RECEIVED:  # rows another process took over
+                self._received.pop(next(iter(self._received)))
+            self._received[row_id] = arrived
             self._schedule(row_id, message)
         return len(stored)
 
@@ -113,6 +126,7 @@ class Inbox:
         try:
             while queue:
                 row_id, message = queue.popleft()
+                current_update.set(f"{message.channel}:{message.update_id}")
                 try:
                     replies = await self.engine.handle(message, inbox_id=row_id)
                 except Exception as exc:
@@ -122,9 +136,13 @@ class Inbox:
                     self._scheduled.discard(row_id)
                     continue
                 self._scheduled.discard(row_id)
+                log.debug("handled: %d replies", len(replies))
+                arrived = self._received.pop(row_id, None) or message.time.timestamp()
                 if replies:
+                    self.telemetry.awaiting_reply(replies[0].transcript_id, key[0], arrived)
                     self.delivery.submit(replies)
         finally:
+            current_update.set(None)
             del self._workers[key]
             if not queue:
                 self._queues.pop(key, None)

@@ -15,6 +15,10 @@ connection is the leader and the only one that ticks; when it dies the server dr
 the lock and another process takes over at its next try (every tick, at most a
 minute). Due rows are claimed FOR UPDATE SKIP LOCKED and marked with a conditional
 update, so even two tickers never queue one reminder twice.
+
+The leader also runs the retention purge (storage/retention.py) at its first tick and
+then once a day: transcript rows older than `[retention] days` go, their days' anonymous
+counts stay in stats_daily.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import bindparam, text
@@ -35,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from handlers.core import Context, Incoming, Reply, State
 from handlers.reminders import compose, policy
 from storage import reminders as rows
+from storage import retention
 from storage.db import Database
 from storage.models import ConversationState, Reminder, User, utcnow
 from storage.outbox import queue_replies
@@ -47,6 +54,8 @@ Clock = Callable[[], datetime]
 _LEADER_LOCK = 726_011
 # Messages a channel can take per second when its limits are not registered.
 DEFAULT_RATE = 20.0
+# Seconds between two retention purges of the leader.
+RETENTION_EVERY = 24 * 3600.0
 
 
 @dataclass
@@ -246,16 +255,22 @@ class Ticker:
         self.leadership = Leadership(app.db, app.settings.database.schema_name)
         self.scheduler: AsyncIOScheduler | None = None
         self._running: asyncio.Task[TickResult | None] | None = None
+        # When the last tick ended (for /healthz), and the last retention purge (monotonic).
+        self.last_tick: datetime | None = None
+        self.purged_at: float | None = None
 
     async def tick(self) -> TickResult | None:
         """One tick: None when another process leads."""
         try:
             if not await self.leadership.check():
+                self.purged_at = None  # a new leader purges at its first tick
                 return None
             result = await queue_due_reminders(self.app, self.clock())
         except Exception:
             log.exception("ticker: this tick failed; the next one tries again")
             return None
+        await self.retention()
+        self.last_tick = utcnow()
         if result.sent or result.superseded or result.failed:
             log.info(
                 "reminders: %d queued, %d superseded, %d failed",
@@ -264,6 +279,30 @@ class Ticker:
                 result.failed,
             )
         return result
+
+    async def retention(self, *, force: bool = False) -> dict[str, int] | None:
+        """The daily retention purge (at the first tick, then once every 24 hours); the
+        rows deleted per table, or None when it was not due or is switched off."""
+        days = self.app.settings.retention.days
+        due = self.purged_at is None or time.monotonic() - self.purged_at >= RETENTION_EVERY
+        if not days or not (due or force):
+            return None
+        self.purged_at = time.monotonic()
+        try:
+            async with self.app.db.session() as session:
+                before, counts = await retention.purge(
+                    session, self.clock(), days, ZoneInfo(self.app.region.timezone)
+                )
+        except Exception:
+            log.exception("retention: the purge failed; it is tried again in a day")
+            return None
+        if any(counts.values()):
+            log.info(
+                "retention: rows before %s purged: %s",
+                before.date().isoformat(),
+                ", ".join(f"{table} {n}" for table, n in counts.items() if n),
+            )
+        return counts
 
     async def _fire(self) -> None:
         """The APScheduler job: start a tick unless one is still running. The tick is a task

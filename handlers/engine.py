@@ -116,6 +116,7 @@ class DialogueEngine:
             ref,
             type(exc).__name__,
             frames,
+            extra={"ref": ref, "update": f"{incoming.channel}:{incoming.update_id}"},
         )
         async with self.db.session() as session:
             if incoming.update_id is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,12 +61,16 @@ class Database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(
             url,
-            echo=echo,
+            # SQL in a log ([database] echo) never shows the values: they are parents' data
+            hide_parameters=True,
             # a server connection may have been dropped; a local SQLite file cannot be
             pool_pre_ping=self.dialect != "sqlite",
             connect_args=connect_args,
             **pool,
         )
+        if echo:
+            # through the process's log handler (bot/logs.py), not a stdout handler of its own
+            logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # Given to every session (session.info): the schema, and what the app adds (the

@@ -390,6 +390,7 @@ class MaxChannel:
 
     async def feed(self, update: dict[str, Any]) -> None:
         """Store one pushed update (webhook mode)."""
+        self.delivery.telemetry.heard(CHANNEL)
         await self.accept([update])
 
     async def _answer(self, callback: dict[str, Any]) -> None:
@@ -437,6 +438,7 @@ class MaxChannel:
                 delay = min(delay * 2, 60.0)
                 continue
             delay = 1.0
+            self.delivery.telemetry.heard(CHANNEL)
             moved = batch.marker is not None and batch.marker != marker
             if batch.updates or moved:
                 await self.accept(batch.updates, batch.marker if moved else None)
@@ -445,6 +447,13 @@ class MaxChannel:
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
+        # /healthz: a poller hears from MAX at least every polling timeout.
+        silence = (
+            None
+            if self.mode == "webhook"
+            else self.polling_timeout + self.app.settings.ops.channel_silence_seconds
+        )
+        self.delivery.telemetry.channel_started(CHANNEL, self.mode, silence)
         if self.mode == "webhook":
             await self.api.subscribe(self.webhook_url, UPDATE_TYPES, self.webhook_secret)
             log.info("max: webhook subscribed at %s", self.webhook_url)

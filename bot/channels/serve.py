@@ -141,6 +141,23 @@ async def _web(app: Any, cleanups: list[Any], webhooks: dict[str, Any]) -> None:
         raise ChannelError(f"web server cannot listen on {web.host}:{web.port}: {exc}") from exc
     cleanups.append(runner.cleanup)
     print(f"staff console on {address(runner)}", file=sys.stderr, flush=True)
+    await serve_ops_alone(app, cleanups)
+
+
+async def serve_ops_alone(app: Any, cleanups: list[Any]) -> None:
+    """/healthz and /metrics on `[ops] host:port` as well, when a port is set."""
+    from bot.ops import serve_ops
+    from bot.web import address
+
+    ops = app.settings.ops
+    if not ops.port:
+        return
+    try:
+        runner = await serve_ops(app, ops.host, ops.port)
+    except OSError as exc:
+        raise ChannelError(f"ops server cannot listen on {ops.host}:{ops.port}: {exc}") from exc
+    cleanups.append(runner.cleanup)
+    print(f"healthz and metrics on {address(runner)}", file=sys.stderr, flush=True)
 
 
 async def _telegram(

@@ -168,6 +168,7 @@ class TelegramChannel:
     async def feed(self, update: dict[str, Any]) -> None:
         """Store one raw update (webhook mode); returns once it is stored, so the HTTP
         answer tells Telegram only about an update that cannot be lost any more."""
+        self.delivery.telemetry.heard(CHANNEL)
         parsed = Update.model_validate(update, context={"bot": self.bot})
         await self.accept([parsed])
 
@@ -261,6 +262,13 @@ class TelegramChannel:
             raise ChannelError(f"telegram: getMe failed at start: {exc.message}") from None
 
     async def run(self) -> None:
+        # /healthz: a poller hears from Telegram at least every polling timeout.
+        silence = (
+            None
+            if self.mode == "webhook"
+            else self.polling_timeout + self.app.settings.ops.channel_silence_seconds
+        )
+        self.delivery.telemetry.channel_started(CHANNEL, self.mode, silence)
         await self.set_commands()
         if self.mode == "webhook":
             await self.bot.set_webhook(
@@ -317,6 +325,7 @@ class TelegramChannel:
                 delay = min(delay * 2, 60.0)
                 continue
             delay = 1.0
+            self.delivery.telemetry.heard(CHANNEL)
             if not updates:
                 continue
             await self.accept(updates)

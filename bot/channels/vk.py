@@ -429,6 +429,7 @@ class VkChannel:
                     longpoll.ts = last_ts or longpoll.ts
                     log.info("vk: bots long poll connected")
                 events = [event.raw for event in longpoll.check()]
+                self.delivery.telemetry.heard(CHANNEL)
                 ts = str(longpoll.ts) if longpoll.ts is not None else None
                 if events or ts != last_ts:
                     asyncio.run_coroutine_threadsafe(self.store(events, ts), loop).result()
@@ -445,6 +446,10 @@ class VkChannel:
                 delay = min(delay * 2, 60.0)
 
     async def run(self) -> None:
+        # /healthz: the long poll answers at least every `wait` seconds.
+        self.delivery.telemetry.channel_started(
+            CHANNEL, "polling", self.wait + self.app.settings.ops.channel_silence_seconds
+        )
         loop = asyncio.get_running_loop()
         start_ts = await self.app.inbox.cursor(CHANNEL)
         self._stopping.clear()

@@ -116,6 +116,9 @@ async def free_text(incoming: Incoming, ctx: Context) -> bool:
     log.info(
         "faq %s %s %.3f", verdict.outcome, verdict.entry.id if verdict.entry else "-", verdict.score
     )
+    telemetry = getattr(ctx.services, "telemetry", None)
+    if telemetry is not None:
+        telemetry.faq(verdict.outcome)
     if verdict.outcome == ANSWER:
         answer(ctx, verdict)
     elif verdict.outcome == SUGGEST:
