@@ -204,6 +204,15 @@ class RemindersSection(_Section):
     ticker: bool = True
 
 
+class HandoffSection(_Section):
+    # A conversation an operator took and left unanswered (nothing written since taking
+    # it, or the parent's last message unanswered) goes back to the queue after this.
+    return_after_minutes: int = Field(15, ge=1, le=24 * 60)
+    # A taken conversation where neither the parent nor the operator wrote for this long
+    # is closed: the parent is told and the bot answers again.
+    silence_close_minutes: int = Field(120, ge=1, le=30 * 24 * 60)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NAVBOT_",
@@ -222,6 +231,7 @@ class Settings(BaseSettings):
     catalogue: CatalogueSection = CatalogueSection()
     pacing: PacingSection = PacingSection()
     reminders: RemindersSection = RemindersSection()
+    handoff: HandoffSection = HandoffSection()
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from bot.web.console import MENU, add_console_routes
+from bot.web.handoff import add_handoff_routes
 from bot.web.max import add_max_routes
 from bot.web.security import (
     APP_KEY,
@@ -50,6 +51,7 @@ def create_web_app(
     )
     web_app.router.add_static("/static/", WEB_DIR / "static", append_version=True)
     add_console_routes(web_app)
+    add_handoff_routes(web_app)
     if telegram is not None:
         add_telegram_routes(web_app, telegram, app.settings.telegram.webhook_url)
     if max_channel is not None:
