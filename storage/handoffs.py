@@ -242,7 +242,7 @@ async def clear_orphans(session: AsyncSession) -> int:
 class QueueRow:
     handoff: Handoff
     user: User
-    last_in: TranscriptEntry | None  # the parent's latest message
+    last_in: TranscriptEntry | None  # the latest message the parent wrote
 
     def waited(self, now: datetime) -> timedelta:
         return now - (aware(self.handoff.waiting_since) or now)
@@ -274,7 +274,12 @@ async def _latest_in(session: AsyncSession, user_ids: list[int]) -> dict[int, Tr
         return {}
     newest = (
         select(func.max(TranscriptEntry.id))
-        .where(TranscriptEntry.user_id.in_(user_ids), TranscriptEntry.direction == "in")
+        .where(
+            TranscriptEntry.user_id.in_(user_ids),
+            TranscriptEntry.direction == "in",
+            TranscriptEntry.payload.is_(None),  # what they wrote, not a button pressed
+            TranscriptEntry.text != "",
+        )
         .group_by(TranscriptEntry.user_id)
     )
     ids = list(await session.scalars(newest))

@@ -332,6 +332,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     staff = staff_of(request)
     user_id = _int(request.match_info["user_id"])
     after = _int(request.query.get("after", ""))
+    pending = [_int(part) for part in request.query.get("pending", "").split(",")[:50]]
     async with app.db.session() as session:
         user = await session.get(User, user_id) if user_id else None
         if user is None:
@@ -346,10 +347,24 @@ async def live(request: web.Request) -> web.StreamResponse:
         )
         masker = await masker_for(session, user_id, user_id in staff.unmasked, entries)
         found = await handoffs.open_handoff_of(session, user_id)
+        # Messages on the page still waiting to be sent: how their delivery went.
+        updated = list(
+            await session.scalars(
+                select(TranscriptEntry).where(
+                    TranscriptEntry.user_id == user_id,
+                    TranscriptEntry.id.in_([n for n in pending if n]),
+                    TranscriptEntry.status != "pending",
+                )
+            )
+        )
     views = Views(request)
     return web.json_response(
         {
             "messages": [_entry_json(views, masker, entry) for entry in entries],
+            "delivered": {
+                str(entry.id): {"status": entry.status, "label": _delivery(views, entry)}
+                for entry in updated
+            },
             "handoff": (
                 f"{found.id}:{found.state}:{found.taken_by or ''}" if found is not None else ""
             ),
@@ -371,9 +386,18 @@ def _entry_json(views: Views, masker: Masker, entry: TranscriptEntry) -> dict[st
             else masker.said(entry)
         ),
         "pressed": pressed,
-        "status": views.delivery(entry),
+        "status": _delivery(views, entry),
+        "state": entry.status or "",
         "buttons": [[masker.label(label) for label in row] for row in views.buttons(entry)],
     }
+
+
+def _delivery(views: Views, entry: TranscriptEntry) -> str:
+    """The delivery state as the page shows it: «доставлено 02.12.2026 21:17:42»."""
+    label = views.delivery(entry)
+    if entry.status == "sent" and entry.sent_at:
+        label += " " + views.when(entry.sent_at, seconds=True)
+    return label
 
 
 def add_handoff_routes(web_app: web.Application) -> None:

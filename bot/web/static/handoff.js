@@ -27,10 +27,11 @@
     var classes = "msg " + (m.direction === "in" ? "in" : "out") + (m.staff ? " staff" : "") + " live";
     var article = element("article", classes);
     article.setAttribute("data-id", String(m.id));
+    if (m.state === "pending") article.setAttribute("data-pending", "1");
     var header = element("header");
     header.appendChild(element("span", "author", m.author));
     header.appendChild(element("time", "", m.when));
-    if (m.status) header.appendChild(element("span", "state", m.status));
+    if (m.status) header.appendChild(element("span", "state state-" + m.state, m.status));
     article.appendChild(header);
     article.appendChild(element(m.pressed ? "p" : "div", m.pressed ? "press" : "text", m.text));
     if (m.buttons && m.buttons.length) {
@@ -63,8 +64,33 @@
     var url = transcript.getAttribute("data-live");
     var after = parseInt(transcript.getAttribute("data-after") || "0", 10);
     var handoff = transcript.getAttribute("data-handoff") || "";
+    function pendingIds() {
+      var ids = [];
+      transcript.querySelectorAll("article[data-pending]").forEach(function (node) {
+        if (ids.length < 50) ids.push(node.getAttribute("data-id"));
+      });
+      return ids.join(",");
+    }
+    function delivered(updates) {
+      Object.keys(updates || {}).forEach(function (id) {
+        var node = transcript.querySelector('article[data-id="' + id + '"]');
+        if (!node) return;
+        node.removeAttribute("data-pending");
+        var state = node.querySelector("header .state");
+        if (!state) {
+          state = element("span", "state");
+          node.querySelector("header").appendChild(state);
+        }
+        state.className = "state state-" + updates[id].status;
+        state.textContent = updates[id].label;
+        if (updates[id].status === "failed" || updates[id].status === "expired") {
+          node.classList.add("undelivered");
+        }
+      });
+    }
     function poll() {
-      getJson(url + "?after=" + after).then(function (data) {
+      getJson(url + "?after=" + after + "&pending=" + pendingIds()).then(function (data) {
+        delivered(data.delivered);
         var nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
         data.messages.forEach(function (m) {
           if (m.id <= after) return;
