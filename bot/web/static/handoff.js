@@ -4,6 +4,10 @@
 (function () {
   "use strict";
   var POLL_MS = 2000;
+  // Once the operator sends a form (takes, answers, closes), the page is on its way out:
+  // a refresh now would cancel what they asked for.
+  var leaving = false;
+  document.addEventListener("submit", function () { leaving = true; }, true);
 
   function getJson(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -89,7 +93,9 @@
       });
     }
     function poll() {
+      if (leaving) return;
       getJson(url + "?after=" + after + "&pending=" + pendingIds()).then(function (data) {
+        if (leaving) return;
         delivered(data.delivered);
         var nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
         data.messages.forEach(function (m) {
@@ -118,7 +124,9 @@
     var url = marker.getAttribute("data-url");
     var seen = marker.getAttribute("data-fingerprint");
     function poll() {
+      if (leaving) return;
       getJson(url).then(function (data) {
+        if (leaving) return;
         if (data.fingerprint !== seen) {
           window.location.replace("/queue");
           return;
