@@ -279,6 +279,7 @@ async def _latest_in(session: AsyncSession, user_ids: list[int]) -> dict[int, Tr
             TranscriptEntry.direction == "in",
             TranscriptEntry.payload.is_(None),  # what they wrote, not a button pressed
             TranscriptEntry.text != "",
+            ~TranscriptEntry.text.startswith("/"),  # nor a command
         )
         .group_by(TranscriptEntry.user_id)
     )
