@@ -27,6 +27,7 @@ from storage.models import utcnow
 from storage.outbox import GUARD_INFO
 from texts import REGIONS_DIR, Region, Texts, load_region
 from texts.consent import load_consent
+from texts.hours import working_hours
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def build_app(settings: Settings) -> App:
     region = load_region(settings.bot.region, settings.bot.regions_dir or REGIONS_DIR)
     check_region(region)
     reminder_policy(region)  # a malformed [reminders] table stops the start here
+    working_hours(region)  # so does a malformed [working_hours] table
     consent = load_consent(region.id, settings.bot.regions_dir)
     texts = Texts(region)
     db = Database(

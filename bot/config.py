@@ -231,6 +231,15 @@ class OpsSection(_Section):
     channel_silence_seconds: int = Field(90, ge=1)
 
 
+class HandoffSection(_Section):
+    # A conversation an operator took and left unanswered (nothing written since taking
+    # it, or the parent's last message unanswered) goes back to the queue after this.
+    return_after_minutes: int = Field(15, ge=1, le=24 * 60)
+    # A taken conversation where neither the parent nor the operator wrote for this long
+    # is closed: the parent is told and the bot answers again.
+    silence_close_minutes: int = Field(120, ge=1, le=30 * 24 * 60)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NAVBOT_",
@@ -252,6 +261,7 @@ class Settings(BaseSettings):
     logging: LoggingSection = LoggingSection()
     retention: RetentionSection = RetentionSection()
     ops: OpsSection = OpsSection()
+    handoff: HandoffSection = HandoffSection()
 
     @classmethod
     def settings_customise_sources(

@@ -4,6 +4,9 @@ APScheduler (AsyncIOScheduler) only keeps time: one interval job with misfires
 coalesced, one instance at a time and a generous grace time. What is due lives in our
 own tables (reminders, campaign deliveries), never as one APScheduler job per parent.
 
+Each tick also applies the handoff rules (storage/handoffs.py): a conversation an
+operator took and left unanswered goes back to the queue, a silent one is closed.
+
 Each tick moves due reminders to the outbox: for each one, in one transaction, the
 reminder message becomes a pending outgoing row (`storage.outbox.queue_replies`) and
 the reminder is marked sent; the delivery worker of the parent's channel sends it.
@@ -30,7 +33,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.core import Context, Incoming, Reply, State
 from handlers.reminders import compose, policy
+from storage import handoffs
 from storage import reminders as rows
 from storage import retention
 from storage.db import Database
@@ -245,6 +249,40 @@ async def _queue_batch(
     return queued
 
 
+@dataclass
+class HandoffResult:
+    returned: int = 0
+    closed: int = 0
+
+
+async def handoff_rules(app: Any, now: datetime) -> HandoffResult:
+    """Taken conversations left unanswered go back to the queue; silent ones are closed
+    (the parent is told, and the bot answers again)."""
+    from handlers.handoff import closed_reply
+
+    cfg = app.settings.handoff
+    result = HandoffResult()
+    async with app.db.session() as session:
+        back = await handoffs.return_unanswered(
+            session, now, timedelta(minutes=cfg.return_after_minutes)
+        )
+        result.returned = len(back)
+    replies: list[Reply] = []
+    async with app.db.session() as session:
+        quiet = await handoffs.silent(session, now, timedelta(minutes=cfg.silence_close_minutes))
+        for handoff_id in quiet:
+            closed = await handoffs.close(session, handoff_id, handoffs.BY_SILENCE, now=now)
+            if closed is None:
+                continue
+            reply = closed_reply(app.texts, handoffs.BY_SILENCE)
+            await queue_replies(session, closed[1], [reply], kind="notice")
+            replies.append(reply)
+        result.closed = len(replies)
+        await handoffs.clear_orphans(session)
+    wake_delivery(app, replies)
+    return result
+
+
 class Ticker:
     """The APScheduler ticker of one process; ticks only while this process leads."""
 
@@ -265,12 +303,24 @@ class Ticker:
             if not await self.leadership.check():
                 self.purged_at = None  # a new leader purges at its first tick
                 return None
-            result = await queue_due_reminders(self.app, self.clock())
+            now = self.clock()
+            result = await queue_due_reminders(self.app, now)
         except Exception:
             log.exception("ticker: this tick failed; the next one tries again")
             return None
         await self.retention()
         self.last_tick = utcnow()
+        try:
+            moved = await handoff_rules(self.app, now)
+        except Exception:
+            log.exception("ticker: the handoff rules failed; the next tick tries again")
+        else:
+            if moved.returned or moved.closed:
+                log.info(
+                    "handoffs: %d returned to the queue, %d closed after silence",
+                    moved.returned,
+                    moved.closed,
+                )
         if result.sent or result.superseded or result.failed:
             log.info(
                 "reminders: %d queued, %d superseded, %d failed",

@@ -17,6 +17,7 @@ def build_router() -> Router:
         children,
         confirmation,
         faq,
+        handoff,
         hotline,
         linking,
         menu,
@@ -39,6 +40,7 @@ def build_router() -> Router:
         requests.router,
         linking.router,
         hotline.router,
+        handoff.router,
         understanding.router,
         reminders.router,
         # The FAQ's free-text catch-all answers anything no step waits for: keep it last.

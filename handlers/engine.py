@@ -173,7 +173,11 @@ class DialogueEngine:
         # or the JSON column would compare equal and not be saved.
         state = State(step=state_row.step, data=copy.deepcopy(state_row.data or {}))
 
-        payload = incoming.payload or self._payload_for_label(state_row, incoming.text)
+        # Words typed to a person of the hotline are words, not a button's label.
+        typed_to_person = user.with_person_since is not None
+        payload = incoming.payload or (
+            None if typed_to_person else self._payload_for_label(state_row, incoming.text)
+        )
         session.add(self._incoming_entry(user, incoming, payload))
         if payload and payload != incoming.payload:
             incoming = Incoming(**{**incoming.__dict__, "payload": payload})

@@ -3,7 +3,8 @@
 - `FloodLimit`: a parent sending dozens of messages a second gets one polite notice;
   the excess is recorded in the transcript and not answered, and nobody else waits.
 - `with_person`: while a member of staff has the conversation (users.with_person_since),
-  the parent's messages are recorded and the bot does not answer on its own.
+  the parent's typed messages are recorded for them and the bot does not answer on its
+  own; commands and pressed buttons still work.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import OrderedDict, deque
 from sqlalchemy import select
 
 from handlers.core import Context, Incoming
+from storage.handoffs import parent_wrote
 from storage.models import TranscriptEntry
 
 
@@ -70,5 +72,12 @@ class FloodLimit:
 
 
 async def with_person(incoming: Incoming, ctx: Context) -> bool:
-    """A conversation a member of staff has taken: recorded, not answered by the bot."""
-    return ctx.user.with_person_since is not None
+    """A conversation handed to a person of the hotline (storage/handoffs.py): what the
+    parent types is recorded for them and not answered by the bot. Commands and pressed
+    buttons (the menu, the buttons an operator sends) still work."""
+    if ctx.user.with_person_since is None:
+        return False
+    if incoming.payload or incoming.text.strip().startswith("/"):
+        return False
+    await parent_wrote(ctx.session, ctx.user.id, incoming.time)
+    return True

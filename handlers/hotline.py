@@ -1,5 +1,5 @@
-"""Offering a person when the bot cannot help, and «Контакты горячей линии»: the one
-place to change when a handoff to a live operator exists. It names the region's centre,
+"""Offering a person when the bot cannot help (with «Позвать специалиста», handlers/
+handoff.py, under every offer), and «Контакты горячей линии». It names the region's centre,
 the technical support line and the parent's municipal centre (when the profile has one;
 where it has none the profile says the regional centre stands in, and so does the bot)."""
 
@@ -117,10 +117,17 @@ def offer_person(
     return ctx.reply(text, person_rows(ctx, extra_rows))
 
 
-def person_rows(ctx: Context, extra_rows: list[list[Button]] | None = None) -> list[list[Button]]:
-    """The buttons under an offer of a person: `extra_rows`, the hotline's contacts, the menu."""
+def person_rows(
+    ctx: Context, extra_rows: list[list[Button]] | None = None, person: str = "person"
+) -> list[list[Button]]:
+    """The buttons under an offer of a person: `extra_rows`, «Позвать специалиста» (a
+    person of the hotline answers in this chat; `person` is its payload), the hotline's
+    contacts, the menu."""
+    from handlers.handoff import person_button
+
     return [
         *(extra_rows or []),
+        [person_button(ctx, person)],
         [ctx.button("menu.item_contacts", "contacts")],
         [menu_button(ctx)],
     ]

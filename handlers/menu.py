@@ -50,6 +50,9 @@ async def start(incoming: Incoming, ctx: Context) -> None:
 @router.command("menu", description_key="menu.cmd_menu")
 @router.button(Grammar("menu"))
 async def menu(incoming: Incoming, ctx: Context) -> None:
+    if ctx.user.with_person_since is not None:
+        # The menu works, but the conversation stays with the person until they finish.
+        ctx.say("handoff.menu_note")
     ctx.show_menu()
 
 

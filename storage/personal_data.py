@@ -55,10 +55,11 @@ class Holding:
 REGISTRY: tuple[Holding, ...] = (
     Holding(
         "users",
-        "the parent's display name in the messenger; the messenger ids are kept to answer",
+        "the parent's display name in the messenger; the messenger ids are kept to answer; "
+        "whether a person of the hotline has the conversation (cleared with the handoff)",
         BLANK,
         owner="id",
-        blank=("name",),
+        blank=("name", "with_person_since"),
     ),
     Holding(
         "conversation_states",

@@ -70,6 +70,7 @@ async def test_main_menu_dialogue_in_telegram(running: Running, fake_telegram):
         "menu",
         "help",
         "delete_my_data",
+        "operator",
         "reminders",
     ]
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.ops import add_ops_routes
 from bot.web.console import MENU, add_console_routes
+from bot.web.handoff import add_handoff_routes
 from bot.web.max import add_max_routes
 from bot.web.security import (
     APP_KEY,
@@ -52,6 +53,7 @@ def create_web_app(
     web_app.router.add_static("/static/", WEB_DIR / "static", append_version=True)
     add_console_routes(web_app)
     add_ops_routes(web_app, app)  # /healthz and /metrics
+    add_handoff_routes(web_app)
     if telegram is not None:
         add_telegram_routes(web_app, telegram, app.settings.telegram.webhook_url)
     if max_channel is not None:

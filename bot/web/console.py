@@ -394,8 +394,11 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     staff = staff_of(request)
     user_id = _int(request.match_info["user_id"])
     before = _int(request.query.get("before", ""))
+    from bot.web.handoff import handoff_context
+
     async with app.db.session() as session:
         found = await conversation(session, user_id, before or None) if user_id else None
+        handoff = await handoff_context(request, session, user_id) if found else {}
     if found is None:
         return render_error(request, 404, "not_found")
     children = [*found.children, *(child for _, _, child in found.requests)]
@@ -408,7 +411,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     return page(
         request,
         "conversation.html",
-        {"c": found, "m": masker, "shown": masker.shown},
+        {"c": found, "m": masker, "shown": masker.shown, **handoff},
     )
 
 

@@ -31,7 +31,8 @@ CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 ROLE_RANK = {"operator": 1, "admin": 2}
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; font-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

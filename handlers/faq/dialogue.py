@@ -1,5 +1,6 @@
 """«Задать вопрос» and the catch-all for free text: answer from the knowledge base,
-suggest, or hand the parent over to a person."""
+suggest, hand the parent over to a person of the hotline (a question that must go to
+one), or admit not knowing and offer one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from handlers.buttons import Grammar, Slug
 from handlers.core import Button, Context, Incoming, Router
 from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_faq, render
+from handlers.handoff import QUESTION, hand_over, remember_question
 from handlers.hotline import municipal_follow_up, person_rows
 from handlers.menu import menu_button
 from storage.models import FaqUnanswered
@@ -53,9 +55,9 @@ def verdict_text(texts: Texts, verdict: Verdict) -> str:
 
 
 def offer_person(ctx: Context, verdict: Verdict) -> None:
-    """Pass the parent to a person with the FAQ's own wording (which names the hotline);
-    the buttons are the shared ones of handlers.hotline."""
-    ctx.reply(verdict_text(ctx.texts, verdict), person_rows(ctx))
+    """The FAQ's honest "I don't know" (which names the hotline), with «Позвать
+    специалиста»: accepting it puts the question in the operators' queue."""
+    ctx.reply(verdict_text(ctx.texts, verdict), person_rows(ctx, person="person:faq"))
 
 
 def answer(ctx: Context, verdict: Verdict) -> None:
@@ -95,7 +97,8 @@ async def ask(incoming: Incoming, ctx: Context) -> None:
         if entry is None:
             ctx.say("faq.gone", [[menu_button(ctx)]])
         elif entry.handoff:
-            offer_person(ctx, Verdict(HANDOFF, entry, 1.0))
+            # A question that must go to a person: straight to the operators' queue.
+            await hand_over(ctx, "faq_person", ctx.data.get(QUESTION))
         else:
             answer(ctx, Verdict(ANSWER, entry, 1.0))
         return
@@ -124,7 +127,13 @@ async def free_text(incoming: Incoming, ctx: Context) -> bool:
     elif verdict.outcome == SUGGEST:
         rows = [[Button(entry.title, f"faq:show:{entry.id}")] for entry in verdict.suggestions]
         ctx.reply(verdict_text(ctx.texts, verdict), [*rows, [menu_button(ctx)]])
+    elif verdict.outcome == HANDOFF:
+        # Complaints, demands to investigate, a child's data wrong in the registry: these
+        # go to a person of the hotline at once.
+        await record_unanswered(ctx, question, verdict)
+        await hand_over(ctx, "faq_person", question)
     else:
         await record_unanswered(ctx, question, verdict)
+        remember_question(ctx, question)
         offer_person(ctx, verdict)
     return True
