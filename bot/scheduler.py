@@ -43,9 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.core import Context, Incoming, Reply, State
 from handlers.reminders import compose, policy
-from storage import handoffs
+from storage import handoffs, retention
 from storage import reminders as rows
-from storage import retention
 from storage.db import Database
 from storage.models import ConversationState, Reminder, User, utcnow
 from storage.outbox import queue_replies
