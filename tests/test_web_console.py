@@ -115,7 +115,7 @@ async def test_every_route_without_a_session_goes_to_sign_in(console):
             assert status == 303, (method, path, status)
             assert client.last.headers["Location"].startswith("/signin"), (method, path)
         public = {path for _, path, access in routes if access == "public"}
-        assert public == {"/signin"}
+        assert public == {"/signin", "/healthz", "/metrics"}  # ops: for the probes
     finally:
         await client.close()
 
