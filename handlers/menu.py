@@ -7,14 +7,20 @@ import re
 
 from handlers.buttons import Grammar
 from handlers.core import Button, Context, Incoming, Reply, Router
+from texts import Texts
 
 router = Router("menu")
 _DEEP_LINK = re.compile(r"[^A-Za-z0-9_-]")
 
 
+def menu_rows(texts: Texts, menu_router: Router) -> list[list[Button]]:
+    """The buttons of «Главное меню», one a row: what the bot shows and what an operator
+    can send from the console."""
+    return [[Button(texts(item.label_key), item.payload)] for item in menu_router.menu_items]
+
+
 def main_menu(ctx: Context, menu_router: Router) -> Reply:
-    rows = [[ctx.button(item.label_key, item.payload)] for item in menu_router.menu_items]
-    return Reply(ctx.texts("menu.choose"), rows)
+    return Reply(ctx.texts("menu.choose"), menu_rows(ctx.texts, menu_router))
 
 
 def menu_button(ctx: Context) -> Button:

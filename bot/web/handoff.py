@@ -29,6 +29,7 @@ from bot.web.masking import found_values
 from bot.web.security import MENU_KEY, access, staff_of
 from handlers.core import Button, Reply
 from handlers.handoff import closed_reply, taken_reply
+from handlers.menu import menu_rows
 from storage import handoffs
 from storage.models import Child, EnrollmentRequest, Handoff, TranscriptEntry, User, utcnow
 from storage.outbox import queue_replies
@@ -243,11 +244,6 @@ def _link(url: str, label: str) -> Button | None:
     return Button(label.strip()[:64] or url.removeprefix("https://")[:64], url)
 
 
-def menu_rows(app: Any) -> list[list[Button]]:
-    """The buttons of the bot's «Главное меню», as the bot shows them."""
-    return [[Button(app.texts(item.label_key), item.payload)] for item in app.router.menu_items]
-
-
 @access("operator")
 async def reply(request: web.Request) -> web.StreamResponse:
     app = _app(request)
@@ -273,7 +269,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
             raise _problem("empty", back)
         rows: list[list[Button]] = [[link]] if link else []
         if form.get("menu") == "1":
-            rows += menu_rows(app)
+            rows += menu_rows(app.texts, app.router)
         user = await session.get(User, handoff.user_id)
         assert user is not None
         replies = [Reply(text[:MAX_REPLY], rows)]
