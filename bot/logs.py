@@ -6,7 +6,7 @@ typed. Every record made while an update is handled carries it as `update`
 an error) as `ref`. The libraries that would log SQL parameters, request bodies or
 addresses with secrets at DEBUG (aiosqlite, SQLAlchemy's engine, urllib3, vk_api) are
 held at WARNING whatever the level. As a last guard, anything shaped like a Russian
-phone number or a СНИЛС that still reaches a record is replaced with «[скрыто]».
+phone number or a СНИЛС that still reaches a record is replaced with "[hidden]".
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ CHATTY = ("aiogram.event", "aiohttp.access", "apscheduler.scheduler")
 
 _PHONE = re.compile(r"(?<![\w+])(?:\+7|8|7)[\s\-()]*(?:\d[\s\-()]*){9}\d(?!\d)")
 _SNILS = re.compile(r"(?<!\d)\d{3}[\s\-]?\d{3}[\s\-]?\d{3}[\s\-]?\d{2}(?!\d)")
-HIDDEN = "[скрыто]"
+HIDDEN = "[hidden]"
 # The record's fields shown after the message: the update being handled, the reference id.
 TAGS = ("update", "ref")
 
