@@ -173,11 +173,14 @@ class DialogueEngine:
         # or the JSON column would compare equal and not be saved.
         state = State(step=state_row.step, data=copy.deepcopy(state_row.data or {}))
 
-        # Words typed to a person of the hotline are words, not a button's label.
-        typed_to_person = user.with_person_since is not None
-        payload = incoming.payload or (
-            None if typed_to_person else self._payload_for_label(state_row, incoming.text)
-        )
+        # Words typed to a person of the hotline are words, not a button's label («да»,
+        # «Мои заявки» are said to the person); only a message that is a menu word as a
+        # whole («меню», «в меню») asks for the menu, as /menu does.
+        if user.with_person_since is not None:
+            role, whole = understanding.phrase_role(incoming.text)
+            payload = incoming.payload or ("menu" if role == "menu" and whole else None)
+        else:
+            payload = incoming.payload or self._payload_for_label(state_row, incoming.text)
         session.add(self._incoming_entry(user, incoming, payload))
         if payload and payload != incoming.payload:
             incoming = Incoming(**{**incoming.__dict__, "payload": payload})
