@@ -32,6 +32,7 @@ from bot.pacing import MAX_LIMITS, TELEGRAM_LIMITS, VK_LIMITS, Limiter, Limits, 
 from bot.telemetry import Telemetry
 from handlers.core import Reply
 from storage.db import Database
+from storage.events import record_event
 from storage.models import TranscriptEntry, User, utcnow
 from storage.outbox import notify_channel, queue_replies
 
@@ -464,9 +465,13 @@ class Delivery:
         up if nothing more is pending); whether the chat is still reachable, and whether
         the lease was given up."""
         owner = user_id if release else None
+        # A reminder's result is a statistics event, written with the result.
+        who = (user_id, channel) if kind == "reminder" else None
         if not reachable:
             self.telemetry.failed(channel, "unreachable", reply.transcript_id)
-            return False, await self._record(reply, None, "user unreachable", release=owner)
+            return False, await self._record(
+                reply, None, "user unreachable", release=owner, event=who, outcome="unreachable"
+            )
         if kind in (None, "reply") and utcnow() - created_at > self.reply_max_age:
             self.telemetry.failed(channel, "expired", reply.transcript_id)
             expired = await self._record(
@@ -490,10 +495,16 @@ class Delivery:
             self.telemetry.failed(channel, reason, reply.transcript_id)
             if exc.unreachable:
                 await self._set_user_reachable(user_id, False)
-                return False, await self._record(reply, None, exc.reason, release=owner)
-            return True, await self._record(reply, None, exc.reason, release=owner)
+                return False, await self._record(
+                    reply, None, exc.reason, release=owner, event=who, outcome="unreachable"
+                )
+            return True, await self._record(
+                reply, None, exc.reason, release=owner, event=who, outcome="failed"
+            )
         self.telemetry.sent(channel, kind, reply.transcript_id)
-        return True, await self._record(reply, message_id, None, release=owner)
+        return True, await self._record(
+            reply, message_id, None, release=owner, event=who, outcome="sent"
+        )
 
     async def _still_pending(self, reply: Reply) -> bool:
         async with self.db.session() as session:
@@ -537,12 +548,18 @@ class Delivery:
         status: str = "",
         *,
         release: int | None = None,
+        event: tuple[int, str] | None = None,
+        outcome: str = "",
     ) -> bool:
         """Write a row's outcome; with `release` (the user id), also give that chat's lease
-        up in the same transaction when nothing more is pending. Whether it was."""
+        up in the same transaction when nothing more is pending. Whether it was. With
+        `event` (the user id and channel of a reminder), the outcome is also a statistics
+        event in the same transaction."""
         if reply.transcript_id is None:
             return False
         async with self.db.session() as session:
+            if event is not None:
+                record_event(session, "reminder", outcome, user_id=event[0], channel=event[1])
             await session.execute(
                 update(TranscriptEntry)
                 .where(TranscriptEntry.id == reply.transcript_id)

@@ -220,7 +220,7 @@ async def _queue_batch(
             reply = compose(reminder_context(app, session, user))
         except Exception as exc:
             log.exception("reminder %s could not be composed", reminder.id)
-            await rows.fail(session, reminder.id, str(exc)[:500])
+            await rows.fail(session, reminder.id, str(exc)[:500], user)
             result.failed += 1
             continue
         (entry,) = await queue_replies(session, user, [reply], kind="reminder")

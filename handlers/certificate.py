@@ -15,6 +15,7 @@ from handlers.menu import menu_button
 from handlers.municipality import find_municipality
 from handlers.places import candidates, region_note
 from handlers.validators import parse_age
+from storage.events import record_for
 from storage.models import utcnow
 from texts import Municipality
 
@@ -235,6 +236,7 @@ def check_result(ctx: Context, confirmed: str, *, already: bool = False) -> None
         lines.append(ctx.texts("certificate.check.confirmed_done"))
         if not already and ctx.user.data_confirmed_at is None:
             ctx.user.data_confirmed_at = utcnow()
+            record_for(ctx, "data_confirmed")
             lines.append("\n" + ctx.texts("certificate.check.confirmed_saved"))
     elif confirmed == "no":
         lines.append(ctx.texts("certificate.check.confirmed_todo"))

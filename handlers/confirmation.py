@@ -17,6 +17,8 @@ from handlers.hotline import hotline_lines
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality
 from handlers.places import address_line, candidates, map_url, region_note
+from storage.events import record_for
+from storage.reminders import reminded
 from texts import ConfirmationPoint, Municipality, Region, TextsError
 
 router = Router("confirmation")
@@ -173,6 +175,9 @@ async def mark_confirmed(ctx: Context) -> None:
 
     if ctx.user.data_confirmed_at is None:
         ctx.user.data_confirmed_at = now(ctx)
+        record_for(ctx, "data_confirmed")
+        if await reminded(ctx.session, ctx.user.id):
+            record_for(ctx, "reminder", "confirmed")
     await stop_confirmed(ctx)
     ctx.say(
         "confirmation.saved",

@@ -7,6 +7,7 @@ import re
 
 from handlers.buttons import Grammar
 from handlers.core import Button, Context, Incoming, Reply, Router
+from storage.events import record_for
 from texts import Texts
 
 router = Router("menu")
@@ -35,6 +36,7 @@ def remember_source(ctx: Context) -> None:
         ctx.user.start_param = param
         if not ctx.user.source:
             ctx.user.source = param
+            record_for(ctx, "source", param)
 
 
 @router.command("start", description_key="menu.cmd_start")

@@ -1,6 +1,7 @@
 """The Navigator registration walkthrough: one step per message, driven by buttons.
 
-Progress lives in `ctx.data["reg"]` ({"step": n, "done": bool}), so a parent who
+Progress lives in `ctx.data["reg"]` ({"step": n, "done": bool, "seen": the furthest
+step reached}), so a parent who
 leaves at step 4 is offered step 4 when they come back (here and after /start).
 The steps wait for button presses only; the conversation step stays empty so a
 question typed mid-walkthrough reaches the free-text handlers (the FAQ). Only the
@@ -15,6 +16,7 @@ from handlers.hotline import offer_person
 from handlers.menu import menu_button
 from handlers.municipality import find_municipality
 from handlers.validators import format_snils, snils_digits, snils_ok
+from storage.events import record_for
 
 router = Router("registration")
 router.menu_item(10, "registration.menu_item", "reg")
@@ -53,8 +55,21 @@ def _step_button(ctx: Context, n: int) -> Button:
     return ctx.button("registration.to_step", f"reg:go:{n}", n=n)
 
 
+def count_progress(ctx: Context, n: int) -> None:
+    """Statistics: "start" when a walkthrough begins (the first time, or again after it
+    was finished), then each step the first time this walkthrough reaches it."""
+    state = progress(ctx)
+    if "seen" not in state or state.get("done"):
+        state["seen"] = 0
+        record_for(ctx, "reg_step", "start")
+    for step in range(int(state["seen"]) + 1, n + 1):
+        record_for(ctx, "reg_step", f"s{step}")
+    state["seen"] = max(int(state["seen"]), n)
+
+
 def show_step(ctx: Context, n: int) -> None:
     ctx.finish()
+    count_progress(ctx, n)
     state = progress(ctx)
     state["step"], state["done"] = n, False
     text = ctx.texts("registration.header", n=n, total=TOTAL, title=title(ctx, n))
@@ -103,6 +118,8 @@ async def finish_walkthrough(ctx: Context) -> None:
     from handlers.reminders import offer_rows
 
     ctx.finish()
+    if not progress(ctx).get("done"):
+        record_for(ctx, "reg_step", "finished")
     progress(ctx).update(step=TOTAL, done=True)
     ctx.say(
         "registration.finished",

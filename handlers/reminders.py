@@ -29,6 +29,7 @@ from handlers.municipality import find_municipality
 from handlers.places import candidates
 from handlers.understanding import normalise as _norm_label
 from storage import reminders as rows
+from storage.events import record_for
 from storage.models import utcnow
 from storage.requests import as_utc
 from texts import Region, TextsError
@@ -228,6 +229,8 @@ async def snooze(ctx: Context) -> None:
 async def opt_out(ctx: Context) -> None:
     ctx.finish()
     stopped = await rows.stop(ctx.session, ctx.user.id, "opted_out")
+    if stopped:
+        record_for(ctx, "reminder", "opted_out")
     buttons = [[ctx.button("reminders.on_button", "remind:on")], [menu_button(ctx)]]
     ctx.say("reminders.stopped" if stopped else "reminders.stopped_nothing", buttons)
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.events import record_event
 from storage.linking import linked_ids
 from storage.models import Reminder, TranscriptEntry, User
 from storage.requests import as_utc
@@ -87,6 +88,22 @@ async def stop(session: AsyncSession, user_id: int, state: str, kind: str = KIND
             .values(state=state)
         )
     return (stopped.rowcount or 0) + len(withdrawn)
+
+
+async def reminded(session: AsyncSession, user_id: int, kind: str = KIND) -> bool:
+    """Whether a reminder of the series has reached the parent (any linked messenger)."""
+    found = await session.scalar(
+        select(Reminder.id)
+        .join(TranscriptEntry, TranscriptEntry.id == Reminder.transcript_id)
+        .where(
+            Reminder.user_id.in_(linked_ids(user_id)),
+            Reminder.kind == kind,
+            Reminder.state == "sent",
+            TranscriptEntry.status == "sent",
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def snooze(
@@ -206,8 +223,11 @@ async def mark_all(
     return list(result)
 
 
-async def fail(session: AsyncSession, reminder_id: int, error: str) -> None:
+async def fail(
+    session: AsyncSession, reminder_id: int, error: str, user: User | None = None
+) -> None:
     """A claimed reminder that could not be turned into a message."""
+    record_event(session, "reminder", "failed", user=user)
     await session.execute(
         update(Reminder)
         .execution_options(synchronize_session=False)

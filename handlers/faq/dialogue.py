@@ -12,6 +12,7 @@ from handlers.faq.service import ANSWER, HANDOFF, SUGGEST, Faq, Verdict, load_fa
 from handlers.handoff import QUESTION, hand_over, remember_question
 from handlers.hotline import municipal_follow_up, person_rows
 from handlers.menu import menu_button
+from storage.events import record_for
 from storage.models import FaqUnanswered
 from texts import Texts
 
@@ -87,6 +88,9 @@ async def record_unanswered(ctx: Context, question: str, verdict: Verdict) -> No
     )
 
 
+# The statistics event of each verdict (storage/events.py).
+STAT_OUTCOME = {ANSWER: "answered", SUGGEST: "suggested", HANDOFF: "handoff"}
+
 BUTTONS = Grammar("faq", {"": {}, "show": {"entry": Slug()}})
 
 
@@ -122,6 +126,7 @@ async def free_text(incoming: Incoming, ctx: Context) -> bool:
     telemetry = getattr(ctx.services, "telemetry", None)
     if telemetry is not None:
         telemetry.faq(verdict.outcome)
+    record_for(ctx, "faq", STAT_OUTCOME.get(verdict.outcome, "unknown"))
     if verdict.outcome == ANSWER:
         answer(ctx, verdict)
     elif verdict.outcome == SUGGEST:
