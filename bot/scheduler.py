@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.core import Context, Incoming, Reply, State
 from handlers.reminders import compose, policy
-from storage import handoffs, retention
+from storage import handoffs, retention, stats
 from storage import reminders as rows
 from storage.db import Database
 from storage.models import ConversationState, Reminder, User, utcnow
@@ -307,6 +307,7 @@ class Ticker:
         except Exception:
             log.exception("ticker: this tick failed; the next one tries again")
             return None
+        await self.rollup(now)
         await self.retention()
         self.last_tick = utcnow()
         try:
@@ -328,6 +329,16 @@ class Ticker:
                 result.failed,
             )
         return result
+
+    async def rollup(self, now: datetime) -> list[Any]:
+        """Roll the finished days' statistics up into stats_daily (a month at most per
+        tick); the days rolled up."""
+        try:
+            async with self.app.db.session() as session:
+                return await stats.rollup(session, now, ZoneInfo(self.app.region.timezone))
+        except Exception:
+            log.exception("statistics: the rollup failed; the next tick tries again")
+            return []
 
     async def retention(self, *, force: bool = False) -> dict[str, int] | None:
         """The daily retention purge (at the first tick, then once every 24 hours); the

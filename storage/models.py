@@ -55,6 +55,8 @@ class User(Base):
         UniqueConstraint("channel", "platform_user_id"),
         # --- console: the conversation list, newest activity first ---
         Index("ix_users_last_seen", "last_seen"),
+        # --- statistics: new parents of a period ---
+        Index("ix_users_first_seen", "first_seen"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -564,3 +566,15 @@ class StatsDaily(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsRollup(Base):
+    """How far the ticker has rolled the daily counts up into stats_daily: every day up to
+    and including `through` (the region's calendar) is there; later days are counted live
+    from the transcript and the events."""
+
+    __tablename__ = "stats_rollup"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    through: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

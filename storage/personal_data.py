@@ -174,7 +174,13 @@ REGISTRY: tuple[Holding, ...] = (
     ),
     Holding(
         "stats_daily",
-        "none: anonymous daily counts per channel kept when old messages are purged",
+        "none: anonymous daily counts per channel (messages, active parents, events by "
+        "kind), rolled up by the ticker and kept when old messages are purged",
+        NONE,
+    ),
+    Holding(
+        "stats_rollup",
+        "none: the last day whose anonymous counts are rolled up into stats_daily",
         NONE,
     ),
     Holding("programs", "none: the program catalogue", NONE),

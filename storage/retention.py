@@ -7,7 +7,8 @@ than the start of the day `days` before today. In the same transaction, before t
 are deleted, their counts are added to stats_daily per (day, channel): "messages_in",
 "messages_out" (sent) and "active_parents" (distinct parents who wrote that day). A purge
 killed midway leaves nothing (the transaction rolls back); a second run finds nothing
-older and adds nothing, so the counts are never doubled.
+older and adds nothing, so the counts are never doubled. Days the ticker has already
+rolled up into stats_daily (storage/stats.py) are not added again.
 """
 
 from __future__ import annotations
@@ -95,6 +96,15 @@ async def purge(
 ) -> tuple[datetime, dict[str, int]]:
     """In the caller's transaction: keep the counts of every day older than the cutoff,
     then erase those rows through the registry. (the cutoff, rows deleted per table)."""
+    from storage.stats import rolled_through, start_of, transcript_counts
+
     before = cutoff(now, days, zone)
-    await add_stats(session, await daily_counts(session, before, zone))
+    through = await rolled_through(session)
+    if through is None:
+        counts = await daily_counts(session, before, zone)
+    else:
+        # The days the ticker has rolled up are in stats_daily already.
+        since = start_of(through + timedelta(days=1), zone)
+        counts = await transcript_counts(session, since, before, zone) if since < before else {}
+    await add_stats(session, counts)
     return before, await erase_older_than(session, before)
