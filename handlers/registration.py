@@ -56,10 +56,11 @@ def _step_button(ctx: Context, n: int) -> Button:
 
 
 def count_progress(ctx: Context, n: int) -> None:
-    """Statistics: "start" when a walkthrough begins (the first time, or again after it
-    was finished), then each step the first time this walkthrough reaches it."""
+    """Statistics: "start" when a walkthrough begins (the first time, or from step 1
+    again after it was finished), then each step the first time this walkthrough
+    reaches it."""
     state = progress(ctx)
-    if "seen" not in state or state.get("done"):
+    if "seen" not in state or (state.get("done") and n == 1):
         state["seen"] = 0
         record_for(ctx, "reg_step", "start")
     for step in range(int(state["seen"]) + 1, n + 1):
