@@ -108,9 +108,7 @@ async def expected(app) -> dict[str, dict[str, int]]:
         app, "SELECT detail, count(*) FROM events WHERE kind = 'reminder' GROUP BY detail"
     )
     out["reminders"] = dict(rows)
-    rows = await sql(
-        app, "SELECT outcome, count(*) FROM faq_unanswered GROUP BY outcome"
-    )
+    rows = await sql(app, "SELECT outcome, count(*) FROM faq_unanswered GROUP BY outcome")
     out["faq_unanswered"] = dict(rows)
     rows = await sql(
         app,
@@ -143,8 +141,10 @@ async def check_charts(app, console: StaffClient) -> None:
 
     table = await csv_of(console, "funnel", **period)
     counts = [int(row[1]) for row in table[1:]]
-    assert counts == [want["funnel"].get(step, 0) for step in
-                      ["start", *(f"s{n}" for n in range(1, 9)), "finished"]]
+    assert counts == [
+        want["funnel"].get(step, 0)
+        for step in ["start", *(f"s{n}" for n in range(1, 9)), "finished"]
+    ]
     assert counts[0] == 2 and counts[-1] == 1 and counts[3] == 2 and counts[4] == 1
     assert table[1][2] == "100%" and table[-1][2] == "50%"
 

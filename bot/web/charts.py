@@ -35,7 +35,9 @@ def nice_top(value: float) -> tuple[float, float]:
         return 4, 1
     raw = value / 4
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    # counts: 2.5 only where it is a whole number
+    steps = (1, 2, 2.5, 5, 10) if magnitude >= 10 else (1, 2, 5, 10)
+    step = next(m * magnitude for m in steps if m * magnitude >= raw)
     step = max(step, 1)
     return math.ceil(value / step) * step, step
 
@@ -187,7 +189,8 @@ def hbar_chart(
     parts = [legend_svg]
     for i, label in enumerate(labels):
         y = top + row * i
-        shown = label if len(label) <= 32 else label[:31] + "…"
+        fits = int((left - 14) / 6.6)
+        shown = label if len(label) <= fits else label[: fits - 1].rstrip() + "…"
         parts.append(
             f'<text x="{left - 8}" y="{y + 17}" text-anchor="end">{escape(shown)}'
             f"<title>{escape(label)}</title></text>"

@@ -87,6 +87,11 @@ class Chart:
     empty: bool
 
 
+def _channel_order(channel: str) -> tuple[int, str]:
+    order = ("telegram", "vk", "max")
+    return (order.index(channel) if channel in order else len(order), channel)
+
+
 def _day(day: date) -> str:
     return day.strftime("%d.%m")
 
@@ -101,7 +106,7 @@ def charts(stats: Stats, t: Any, channel_name: Any, municipality_name: Any) -> l
         result.append(Chart(key, t(f"chart.{key}"), t(f"note.{key}"), svg, head, rows, total == 0))
 
     for key, data in (("messages", stats.messages), ("parents", stats.parents)):
-        channels = list(data) or ["telegram"]
+        channels = sorted(data, key=_channel_order) or ["telegram"]
         series = [Series(channel_name(c), data.get(c, [0] * len(stats.days))) for c in channels]
         head = [t("day"), *(channel_name(c) for c in channels), t("total")]
         rows = [
@@ -148,7 +153,7 @@ def charts(stats: Stats, t: Any, channel_name: Any, municipality_name: Any) -> l
     statuses = [s for s in REQUEST_STATUSES if any(s in stats.requests[p] for p in places)]
     names = [municipality_name(p) if p else t("no_municipality") for p in places]
     series = [Series(t.status(s), [stats.requests[p].get(s, 0) for p in places]) for s in statuses]
-    svg = hbar_chart(names, series, title=t("chart.requests"))
+    svg = hbar_chart(names, series, title=t("chart.requests"), label_width=290)
     rows = [
         [name, *(stats.requests[p].get(s, 0) for s in statuses), sum(stats.requests[p].values())]
         for name, p in zip(names, places, strict=True)
