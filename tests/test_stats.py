@@ -240,3 +240,19 @@ async def test_only_signed_in_staff(app):
     finally:
         await client.close()
         await served.stop()
+
+
+async def test_a_purge_after_the_rollup_does_not_count_the_days_again(app):
+    from storage import retention
+
+    await conversations(app)
+    later = datetime.now(ZONE) + timedelta(days=3)
+    async with app.db.session() as session:
+        await rollup(session, later, ZONE)
+    async with app.db.session() as session:
+        before = await sql(app, "SELECT sum(value) FROM stats_daily WHERE metric = 'messages_in'")
+        await retention.purge(session, later, 1, ZONE)
+    rows = await sql(app, "SELECT count(*) FROM transcript")
+    assert rows[0][0] == 0  # purged
+    after = await sql(app, "SELECT sum(value) FROM stats_daily WHERE metric = 'messages_in'")
+    assert after == before and before[0][0] > 0
