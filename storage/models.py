@@ -56,7 +56,7 @@ class User(Base):
         # --- console: the conversation list, newest activity first ---
         Index("ix_users_last_seen", "last_seen"),
         # --- statistics: new parents of a period ---
-        Index("ix_users_first_seen", "first_seen"),
+        Index("ix_users_first_seen", "first_seen", "source", "channel", "person_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

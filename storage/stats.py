@@ -46,6 +46,10 @@ REMINDER_OUTCOMES = ("sent", "confirmed", "opted_out", "failed", "unreachable")
 FAQ_OUTCOMES = ("answered", "suggested", "unknown", "person")
 
 
+# The one event kind drawn per week (the rest are totals of the period).
+DAILY_EVENT = "e:data_confirmed:"
+
+
 def start_of(day: date, zone: ZoneInfo) -> datetime:
     """The UTC moment the region's `day` begins."""
     return datetime.combine(day, time(), zone).astimezone(UTC)
@@ -184,13 +188,23 @@ async def collect(session: AsyncSession, first: date, last: date, zone: ZoneInfo
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     since, before = start_of(first, zone), start_of(last + timedelta(days=1), zone)
     counts: Counter[tuple[date, str, str]] = Counter()
+    period = (StatsDaily.day >= first, StatsDaily.day <= last)
+    # Per day only what is drawn per day; the events summed over the period in SQL.
     stored = await session.execute(
         select(StatsDaily.day, StatsDaily.channel, StatsDaily.metric, StatsDaily.value).where(
-            StatsDaily.day >= first, StatsDaily.day <= last
+            *period,
+            StatsDaily.metric.in_(("messages_in", "active_parents", DAILY_EVENT)),
         )
     )
     for day, channel, metric, value in stored:
         counts[(_as_date(day), channel, metric)] += int(value)
+    summed = await session.execute(
+        select(StatsDaily.metric, func.sum(StatsDaily.value))
+        .where(*period, StatsDaily.metric.like("e:%"), StatsDaily.metric != DAILY_EVENT)
+        .group_by(StatsDaily.metric)
+    )
+    for metric, value in summed:
+        counts[(first, "", metric)] += int(value)  # the period's total, put on its first day
     through = await rolled_through(session)
     live_from = max(first, through + timedelta(days=1)) if through is not None else first
     if live_from <= last:

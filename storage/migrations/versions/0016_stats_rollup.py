@@ -22,7 +22,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_stats_rollup"),
     )
-    op.create_index("ix_users_first_seen", "users", ["first_seen"])
+    # Covering: new parents of a period by source and channel read the index only.
+    op.create_index(
+        "ix_users_first_seen", "users", ["first_seen", "source", "channel", "person_id"]
+    )
 
 
 def downgrade() -> None:
