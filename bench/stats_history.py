@@ -65,7 +65,6 @@ async def fill(app, parents: int, rows: int, *, first_id: int = 1) -> dict[str, 
         programs = list(await session.scalars(select(Program.id)))
     users, events, children, requests, transcript = [], [], [], [], []
     per_parent = max(rows // parents, 2)
-    row_id = 0
     for number in range(first_id, first_id + parents):
         first = now - timedelta(minutes=rng.randrange(0, 365 * 24 * 60))
         channel = rng.choice(CHANNELS)
@@ -107,7 +106,6 @@ async def fill(app, parents: int, rows: int, *, first_id: int = 1) -> dict[str, 
                 moment += timedelta(seconds=rng.randrange(20, 200))
             if moment > now:
                 break
-            row_id += 1
             incoming = index % 2 == 0
             transcript.append(
                 {
