@@ -113,6 +113,8 @@ class TranscriptEntry(Base):
     __tablename__ = "transcript"
     __table_args__ = (
         Index("ix_transcript_user_created", "user_id", "created_at"),
+        # --- statistics: today's messages counted live; the purge's old rows ---
+        Index("ix_transcript_created", "created_at"),
         Index(
             "ix_transcript_pending",
             "user_id",

@@ -1,4 +1,5 @@
-"""Statistics: how far the daily counts are rolled up, and new parents by day.
+"""Statistics: how far the daily counts are rolled up; indexes for today's live counts
+and new parents by day.
 
 Revision ID: 0016
 Revises: 0015
@@ -22,6 +23,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_stats_rollup"),
     )
+    op.create_index("ix_transcript_created", "transcript", ["created_at"])
     # Covering: new parents of a period by source and channel read the index only.
     op.create_index(
         "ix_users_first_seen", "users", ["first_seen", "source", "channel", "person_id"]
@@ -30,4 +32,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_users_first_seen", table_name="users")
+    op.drop_index("ix_transcript_created", table_name="transcript")
     op.drop_table("stats_rollup")
