@@ -94,6 +94,15 @@ class ClientInfo:
         )
 
 
+class RawLongPoll(VkBotLongPoll):
+    """VkBotLongPoll handing events over as VK sent them: vk_api's event classes fail on
+    an event without `object`, inside `check()` and after the ts was moved on, which
+    would ask for the same batch again and again."""
+
+    def _parse_event(self, raw_event: Any) -> Any:
+        return raw_event
+
+
 class VkApiSession(requests.Session):
     """A requests session that sends vk_api's calls to a configurable API base."""
 
@@ -213,7 +222,9 @@ class VkChannel:
         self.vk = vk_api.VkApiGroup(
             token=cfg.token.get_secret_value(),
             api_version=cfg.api_version,
-            session=VkApiSession(cfg.api_base, timeout=cfg.longpoll_wait + 10),
+            # method calls (groups.getLongPollServer included); the long poll's own
+            # check waits `wait` + 10 s on a session of its own
+            session=VkApiSession(cfg.api_base, timeout=self.delivery.request_timeout),
         )
         # Flood control is waited out by the delivery path, not by vk_api's blocking sleep.
         self.vk.error_handlers.pop(vk_api.vk_api.TOO_MANY_RPS_CODE, None)
@@ -366,9 +377,12 @@ class VkChannel:
         messages: list[Incoming] = []
         for event in events:
             try:
+                if not isinstance(event, dict):
+                    raise TypeError("an event is not an object")
                 incoming = await self.to_incoming(event)
             except Exception as exc:
-                log.warning("vk: event %s ignored: %s", event.get("event_id"), type(exc).__name__)
+                name = event.get("event_id") if isinstance(event, dict) else None
+                log.warning("vk: event %s ignored: %s", name, type(exc).__name__)
                 continue
             if incoming is not None:
                 messages.append(incoming)
@@ -413,12 +427,12 @@ class VkChannel:
     async def _connect_longpoll(self) -> VkBotLongPoll:
         # groups.getLongPollServer counts against the token's 20 requests/s like a send.
         async with self.delivery.paced(CHANNEL, ""):
-            return await asyncio.to_thread(VkBotLongPoll, self.vk, self.group_id, wait=self.wait)
+            return await asyncio.to_thread(RawLongPoll, self.vk, self.group_id, wait=self.wait)
 
     def _poll(self, loop: asyncio.AbstractEventLoop, start_ts: str | None) -> None:
         longpoll: VkBotLongPoll | None = None
         last_ts: str | None = start_ts
-        delay = 1.0
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if longpoll is None:
@@ -428,22 +442,23 @@ class VkChannel:
                     # meanwhile are not skipped (VK answers `failed: 1` if too old).
                     longpoll.ts = last_ts or longpoll.ts
                     log.info("vk: bots long poll connected")
-                events = [event.raw for event in longpoll.check()]
+                events = longpoll.check()
                 self.delivery.telemetry.heard(CHANNEL)
                 ts = str(longpoll.ts) if longpoll.ts is not None else None
                 if events or ts != last_ts:
                     asyncio.run_coroutine_threadsafe(self.store(events, ts), loop).result()
                 last_ts = ts
-                delay = 1.0
+                failures = 0
             except Exception as exc:
                 if self._stopping.is_set():
                     break
+                failures += 1
+                delay = self.delivery.backoff(failures)
                 log.warning(
-                    "vk: long poll failed (%s); reconnecting in %.0fs", type(exc).__name__, delay
+                    "vk: long poll failed (%s); reconnecting in %.1fs", type(exc).__name__, delay
                 )
                 longpoll = None  # re-fetch the server and key
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 60.0)
 
     async def run(self) -> None:
         # /healthz: the long poll answers at least every `wait` seconds.

@@ -323,6 +323,9 @@ class FakeMax(Server):
 
     async def _handle(self, request: web.Request) -> web.Response:
         query = dict(request.query)
+        faulty = await self.fault(request, self._faulty, poll=request.path == "/updates")
+        if faulty is not None:
+            return faulty
         self.calls.append((request.method, request.path, query))
         try:
             if request.method not in PATHS[request.path]:
@@ -354,6 +357,21 @@ class FakeMax(Server):
                 self.rejected.append(f"{exc.status} {exc.code}: {exc.message}")
             return web.json_response({"code": exc.code, "message": exc.message}, status=exc.status)
         return web.json_response(result)
+
+    def _faulty(self, kind: str) -> web.Response:
+        """MAX's answers to a call it could not take: 429 too.many.requests (MAX gives no
+        retry time), 503 service.unavailable or a front end's 502 page."""
+        if kind == "429":
+            body = {"code": "too.many.requests", "message": "Too many requests"}
+            return web.json_response(body, status=429)
+        if kind == "5xx":
+            if self.faults.random.random() < 0.5:
+                return web.Response(
+                    status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
+                )
+            body = {"code": "service.unavailable", "message": "Service temporarily unavailable"}
+            return web.json_response(body, status=503)
+        return self.faults.garbage_body()
 
     async def api_get_me(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         return {

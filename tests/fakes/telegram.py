@@ -280,6 +280,9 @@ class FakeTelegram(Server):
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        faulty = await self.fault(request, self._faulty, poll=method == "getUpdates")
+        if faulty is not None:
+            return faulty
         params = await self._params(request)
         if method == "sendMessage" and self.hold_sends:
             self.held += 1
@@ -308,6 +311,28 @@ class FakeTelegram(Server):
                 body["parameters"] = {"retry_after": exc.retry_after}
             return web.json_response(body, status=exc.status)
         return web.json_response({"ok": True, "result": result})
+
+    def _faulty(self, kind: str) -> web.Response:
+        """Telegram's answers to a call it could not take (core.telegram.org/bots/api,
+        "Making requests"; flood control: "Too Many Requests: retry after N" with
+        parameters.retry_after)."""
+        if kind == "429":
+            retry_after = self.faults.retry_after
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry_after}",
+                "parameters": {"retry_after": retry_after},
+            }
+            return web.json_response(body, status=429)
+        if kind == "5xx":
+            if self.faults.random.random() < 0.5:  # the front end's own page
+                return web.Response(
+                    status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
+                )
+            body = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            return web.json_response(body, status=500)
+        return self.faults.garbage_body()
 
     @staticmethod
     async def _params(request: web.Request) -> dict[str, Any]:
