@@ -304,7 +304,7 @@ class MaxChannel:
             message = update.get("message") or {}
             recipient = message.get("recipient") or {}
             sender = message.get("sender") or {}
-            if recipient.get("chat_type") != "dialog" or not sender.get("user_id"):
+            if recipient.get("chat_type") != "dialog" or not _user_id(sender):
                 return None  # the bot answers private dialogues only
             if sender.get("is_bot"):
                 return None
@@ -333,7 +333,7 @@ class MaxChannel:
         if kind == "message_callback":
             callback = update.get("callback") or {}
             user = callback.get("user") or {}
-            if not user.get("user_id") or not callback.get("callback_id"):
+            if not _user_id(user) or not callback.get("callback_id"):
                 return None
             payload = await self.keys.expand(str(callback.get("payload") or "")) or "menu"
             return Incoming(
@@ -347,7 +347,7 @@ class MaxChannel:
             )
         if kind == "bot_started":
             user = update.get("user") or {}
-            if not user.get("user_id"):
+            if not _user_id(user):
                 return None
             param = str(update.get("payload") or "").strip()
             return Incoming(
@@ -483,6 +483,15 @@ class MaxChannel:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.api.close()
+
+
+def _user_id(user: Any) -> bool:
+    """Whether `user` is a MAX user object with a numeric id (anything else is not
+    from MAX and cannot be answered)."""
+    if not isinstance(user, dict):
+        return False
+    user_id = user.get("user_id")
+    return isinstance(user_id, int) and not isinstance(user_id, bool) and user_id > 0
 
 
 def _name(user: dict[str, Any]) -> str:

@@ -152,6 +152,11 @@ def _label(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
+def _person(user_id: Any) -> bool:
+    """A VK user's id: a positive number (communities are negative, chats above 2e9)."""
+    return isinstance(user_id, int) and not isinstance(user_id, bool) and 0 < user_id < 2e9
+
+
 def random_id(transcript_id: int | None, index: int) -> int:
     """A stable random_id for the index-th message of one reply (0: no deduplication)."""
     if transcript_id is None:
@@ -324,7 +329,7 @@ class VkChannel:
         if kind == "message_new":
             message = obj.get("message", obj)
             peer, sender = message.get("peer_id"), message.get("from_id")
-            if not sender or peer != sender:  # only private dialogues with a person
+            if not _person(sender) or peer != sender:  # only private dialogues with a person
                 return None
             self.remember_client(str(peer), obj.get("client_info"))
             text = message.get("text") or ""
@@ -349,6 +354,8 @@ class VkChannel:
                 attachment=str(attachments[0].get("type")) if attachments and not text else None,
             )
         if kind == "message_event":
+            if not _person(obj.get("user_id")) or obj.get("peer_id") != obj.get("user_id"):
+                return None  # a button pressed in a group chat, or an event not from VK
             await self._answer_event(obj)
             return Incoming(
                 channel=CHANNEL,

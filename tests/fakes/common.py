@@ -88,7 +88,7 @@ class Server:
         if kind == "reset":
             if request.transport is not None:
                 request.transport.abort()
-            raise ConnectionResetError("fault: connection reset")
+            return web.Response(status=503)  # never reaches the client
         return answer(kind)
 
     async def notify(self) -> None:

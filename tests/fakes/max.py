@@ -83,6 +83,14 @@ class ApiError(Exception):
         self.message = message
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _bad(message: str) -> ApiError:
     return ApiError(400, "proto.payload", message)
 
@@ -445,6 +453,8 @@ class FakeMax(Server):
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             raise _bad("text must be a string")
+        if text and not _utf8(text):
+            raise _bad("text: invalid UTF-8")
         if text and len(text) > 4000:
             raise _bad("text: the length must be no more than 4000 characters")
         if body.get("format") not in (None, "markdown", "html"):

@@ -121,6 +121,15 @@ def parse_html(text: str) -> str:
     return "".join(out)
 
 
+def _utf8(text: str) -> bool:
+    """Telegram takes UTF-8 only: a lone surrogate has no UTF-8 form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -459,6 +468,8 @@ class FakeTelegram(Server):
         if chat_id not in self.chats:
             raise ApiError(400, "Bad Request: chat not found")
         raw = params.get("text", "")
+        if not _utf8(raw):
+            raise ApiError(400, "Bad Request: strings must be encoded in UTF-8")
         text = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
