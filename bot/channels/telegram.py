@@ -326,7 +326,8 @@ class TelegramChannel:
                     offset=offset,
                     timeout=self.polling_timeout,
                     allowed_updates=ALLOWED_UPDATES,
-                    request_timeout=self.polling_timeout + 10,
+                    # the long poll's own wait, plus what any call may take
+                    request_timeout=int(self.polling_timeout + self.delivery.request_timeout),
                 )
                 if updates:
                     await self.accept(updates)

@@ -99,8 +99,37 @@ class RawLongPoll(VkBotLongPoll):
     an event without `object`, inside `check()` and after the ts was moved on, which
     would ask for the same batch again and again."""
 
+    # Seconds a check may take beyond `wait` before it counts as hung (vk_api: 10).
+    margin = 10.0
+
     def _parse_event(self, raw_event: Any) -> Any:
         return raw_event
+
+    def check(self) -> list[Any]:
+        """vk_api's check, with `margin` for a hung long poll; `failed` as VK documents
+        it (dev.vk.com/ru/api/bots-long-poll/getting-started): 1, history out of date
+        or partly lost: go on from the `ts` given; 2, key expired: a new key, the same
+        ts; 3, information lost: a new key and ts."""
+        values = {"act": "a_check", "key": self.key, "ts": self.ts, "wait": self.wait}
+        response = self.session.get(self.url, params=values, timeout=self.wait + self.margin).json()
+        if not isinstance(response, dict):
+            raise ValueError("the long poll answered something that is not an object")
+        if "failed" not in response:
+            updates = response["updates"]
+            if not isinstance(updates, list):
+                raise ValueError("the long poll's updates are not a list")
+            self.ts = response["ts"]
+            return [self._parse_event(event) for event in updates]
+        failed = response["failed"]
+        if failed == 1:
+            self.ts = response["ts"]
+        elif failed == 2:
+            self.update_longpoll_server(update_ts=False)
+        elif failed == 3:
+            self.update_longpoll_server()
+        else:
+            raise ValueError(f"the long poll failed with {failed!r}")
+        return []
 
 
 class VkApiSession(requests.Session):
@@ -431,13 +460,15 @@ class VkChannel:
             )
 
     # -- long poll --------------------------------------------------------------------
-    async def _connect_longpoll(self) -> VkBotLongPoll:
+    async def _connect_longpoll(self) -> RawLongPoll:
         # groups.getLongPollServer counts against the token's 20 requests/s like a send.
         async with self.delivery.paced(CHANNEL, ""):
-            return await asyncio.to_thread(RawLongPoll, self.vk, self.group_id, wait=self.wait)
+            longpoll = await asyncio.to_thread(RawLongPoll, self.vk, self.group_id, wait=self.wait)
+        longpoll.margin = self.delivery.request_timeout
+        return longpoll
 
     def _poll(self, loop: asyncio.AbstractEventLoop, start_ts: str | None) -> None:
-        longpoll: VkBotLongPoll | None = None
+        longpoll: RawLongPoll | None = None
         last_ts: str | None = start_ts
         failures = 0
         while not self._stopping.is_set():
