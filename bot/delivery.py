@@ -536,13 +536,19 @@ class Delivery:
                 if limiter is not None:
                     await limiter.penalise(exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
-            except TemporaryFailure as exc:
+            except DeliveryError:
+                raise
+            except Exception as exc:
+                # TemporaryFailure, or what a sender did not expect (an answer of a shape
+                # the platform does not document): retried the same way, so that one
+                # odd row cannot be sent again and again after the give-up time.
+                reason = exc.reason if isinstance(exc, TemporaryFailure) else type(exc).__name__
                 failures += 1
                 delay = self.backoff(failures)
                 if time.monotonic() + delay > deadline:
-                    raise DeliveryError(exc.reason, kind="temporary") from exc
+                    raise DeliveryError(reason, kind="temporary") from exc
                 self.telemetry.retried(channel, "temporary")
-                log.info("%s send failed (%s); retry in %.1fs", channel, exc.reason, delay)
+                log.info("%s send failed (%s); retry in %.1fs", channel, reason, delay)
                 await asyncio.sleep(delay)
 
     async def _record(

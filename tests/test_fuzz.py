@@ -293,7 +293,7 @@ def typed(draw) -> tuple[str, str]:
     return channel, draw(hostile_text(limit, measure))
 
 
-@hypothesis_settings(FUZZ, max_examples=60)
+@hypothesis_settings(FUZZ, max_examples=40)
 @given(typed())
 def test_typed_text_is_answered_within_the_platform_rules(world, example):
     channel, text = example
@@ -321,7 +321,7 @@ def forged_data(victim: tuple[int, str, int]) -> st.SearchStrategy[str]:
     return st.one_of(known, unknown, oversized)
 
 
-@hypothesis_settings(FUZZ, max_examples=60)
+@hypothesis_settings(FUZZ, max_examples=40)
 @given(st.data())
 def test_forged_button_data_touches_no_other_parent(world, data):
     channel = data.draw(st.sampled_from(sorted(LIMITS)))
@@ -430,7 +430,7 @@ def max_update() -> st.SearchStrategy[object]:
     )
 
 
-@hypothesis_settings(FUZZ, max_examples=150)
+@hypothesis_settings(FUZZ, max_examples=100)
 @given(st.data())
 def test_malformed_and_unknown_updates_stop_no_channel(world, data):
     channel = data.draw(st.sampled_from(sorted(LIMITS)))

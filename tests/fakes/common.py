@@ -74,12 +74,17 @@ class Server:
             await self.runner.cleanup()
 
     async def fault(
-        self, request: web.Request, answer: Callable[[str], web.Response], *, poll: bool = False
+        self,
+        request: web.Request,
+        answer: Callable[[str], web.Response],
+        *,
+        poll: bool = False,
+        method: str = "",
     ) -> web.Response | None:
         """The faulty answer to this call, if the schedule picks a fault for it: `answer`
         makes the platform's own answer for "5xx", "429" and "garbage"; a hang holds
         the call until the client gives up; a reset closes the connection."""
-        kind = self.faults.pick(poll=poll)
+        kind = self.faults.pick(poll=poll, method=method)
         if kind is None:
             return None
         if kind == "hang":
@@ -122,6 +127,7 @@ class Faults:
         storm_seconds: float = 0.0,
         retry_after: int = 1,
         hang_seconds: float = 120.0,
+        only: set[str] | None = None,
         seed: int = 0,
     ) -> None:
         self.server_errors = server_errors
@@ -132,6 +138,7 @@ class Faults:
         self.storm_seconds = storm_seconds
         self.retry_after = retry_after
         self.hang_seconds = hang_seconds
+        self.only = only  # the API methods that fail (None: every one)
         self.random = random.Random(seed)
         self.on = False
         self.started = 0.0
@@ -149,9 +156,9 @@ class Faults:
             return False
         return (time.monotonic() - self.started) % self.storm_every < self.storm_seconds
 
-    def pick(self, *, poll: bool = False) -> str | None:
+    def pick(self, *, poll: bool = False, method: str = "") -> str | None:
         """The fault for one call: "429", "5xx", "hang", "reset", "garbage" or None."""
-        if not self.on:
+        if not self.on or (self.only is not None and method not in self.only):
             return None
         if self.in_storm() and not poll:
             return self._count("429")

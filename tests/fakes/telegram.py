@@ -289,7 +289,7 @@ class FakeTelegram(Server):
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        faulty = await self.fault(request, self._faulty, poll=method == "getUpdates")
+        faulty = await self.fault(request, self._faulty, poll=method == "getUpdates", method=method)
         if faulty is not None:
             return faulty
         params = await self._params(request)
