@@ -137,7 +137,9 @@ async def test_500_parents_through_a_minute_of_faults_are_answered_once(tmp_path
         for name, f in zip(parents[:3], (telegram, vk, fake_max), strict=True)
     }
     print("faults injected:", injected, "VK events lost by the long poll:", len(vk.lost))
-    assert all(sum(counts.values()) > 30 for counts in injected.values()), injected
+    assert all(sum(counts.values()) >= 8 for counts in injected.values()), injected
+    seen = {kind for counts in injected.values() for kind in counts}
+    assert {"5xx", "429", "reset", "hang"} <= seen, injected
 
     # VK's long poll itself lost these (failed 1 and 3): the bot never heard of them
     lost = {str(event["event_id"]) for event in vk.lost}
