@@ -168,10 +168,12 @@ class MaxSender:
         done = self._progress.get(key, 0) if key is not None else 0
         message_id: str | None = None
         for index in range(done, len(messages)):
-            if index > done:
-                await self.channel.delivery.pace(CHANNEL, chat_id)
             try:
-                sent = await self.channel.api.send_message(chat_id, messages[index])
+                if index > done:
+                    async with self.channel.delivery.paced(CHANNEL, chat_id):
+                        sent = await self.channel.api.send_message(chat_id, messages[index])
+                else:
+                    sent = await self.channel.api.send_message(chat_id, messages[index])
             except (MaxApiError, *NETWORK_ERRORS) as exc:
                 failure = _delivery_exception(exc)
                 if isinstance(failure, DeliveryError) and key is not None:
@@ -406,8 +408,8 @@ class MaxChannel:
         if not callback_id:
             return
         try:
-            await self.delivery.pace(CHANNEL, f"answers:{user_id}")
-            await self.api.answer(callback_id, {})
+            async with self.delivery.paced(CHANNEL, f"answers:{user_id}"):
+                await self.api.answer(callback_id, {})
         except (MaxApiError, *NETWORK_ERRORS) as exc:
             log.info("max: POST /answers failed: %s", exc)
 
@@ -421,11 +423,13 @@ class MaxChannel:
         log.info("max: long polling started")
         while True:
             try:
-                # MAX counts GET /updates in the token's 30 requests a second too.
-                await self.delivery.pace(CHANNEL, "updates")
-                batch = await self.api.updates(
-                    marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
-                )
+                # MAX counts GET /updates in the token's 30 requests a second too, when
+                # it receives the request: held as in flight until it answers (at once
+                # when updates are waiting, so a burst loses no budget to it).
+                async with self.delivery.paced(CHANNEL, "updates"):
+                    batch = await self.api.updates(
+                        marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
+                    )
                 self.delivery.telemetry.heard(CHANNEL)
                 moved = batch.marker is not None and batch.marker != marker
                 if batch.updates or moved:
