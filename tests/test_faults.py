@@ -228,11 +228,13 @@ async def test_a_send_is_retried_until_the_outage_ends_and_given_up_after_give_u
     task = asyncio.create_task(channel.run())
     try:
         await asyncio.sleep(0.5)
-        await telegram.message(6001, "/help")
-        await asyncio.sleep(0.5)  # stored; the poll answered before the outage began
-        telegram.faults = Faults(server_errors=0.6, hangs=0.1, resets=0.3, seed=3)
+        telegram.faults = Faults(
+            server_errors=0.6, hangs=0.1, resets=0.3, only={"sendMessage"}, seed=3
+        )
         telegram.faults.start()
+        await telegram.message(6001, "/help")
         await asyncio.sleep(3.0)
+        assert telegram.faults.counts.total() >= 2
         assert telegram.to(6001) == []
         telegram.faults.stop()
         await wait_until(lambda: telegram.to(6001), limit=10)

@@ -33,6 +33,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.channels.text import utf16_len
 from bot.channels.vk import VkChannel
 from bot.config import Settings
+from handlers.core import storable
 from storage.models import EnrollmentRequest, InboxEntry, TranscriptEntry, User
 from tests.chat import ChatClient
 from tests.enrollment import full_request, program
@@ -297,8 +298,12 @@ def typed(draw) -> tuple[str, str]:
 @given(typed())
 def test_typed_text_is_answered_within_the_platform_rules(world, example):
     channel, text = example
+    fake = {"telegram": world.telegram, "vk": world.vk, "max": world.max}[channel]
+    before = len(fake.to(world.USERS[channel]))
     world.run(world.feed_text(channel, text))
     world.run(world.check())
+    if storable(text).strip():
+        assert len(fake.to(world.USERS[channel])) > before, "no answer"
 
 
 def forged_data(victim: tuple[int, str, int]) -> st.SearchStrategy[str]:
@@ -329,8 +334,11 @@ def test_forged_button_data_touches_no_other_parent(world, data):
     vk_raw = None
     if channel == "vk":
         vk_raw = data.draw(st.one_of(st.none(), JSON, st.text(max_size=30)))
+    fake = {"telegram": world.telegram, "vk": world.vk, "max": world.max}[channel]
+    before = len(fake.to(world.USERS[channel]))
     world.run(world.feed_button(channel, forged or "x", vk_raw))
     world.run(world.check())
+    assert len(fake.to(world.USERS[channel])) > before, "no answer"
 
 
 def telegram_update() -> st.SearchStrategy[dict]:

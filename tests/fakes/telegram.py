@@ -2,13 +2,14 @@
 confirms by offset and delivers only the update types in allowed_updates (by default
 every type but chat_member, message_reaction and message_reaction_count), 409 while a
 webhook is set or when a newer getUpdates call ends a waiting one; sendMessage with
-Telegram's checks (HTML entities, 4096 UTF-16 code units after entity parsing, inline
+Telegram's checks (UTF-8 only, HTML entities, 4096 UTF-16 code units after entity parsing, inline
 keyboards with exactly one action per button and 1-64 bytes of callback data, "chat
 not found" for a chat that never wrote to the bot); flood control (429 with
 parameters.retry_after beyond 30 messages/s or a chat's burst), blocked users (403),
 answerCallbackQuery only for a fresh query, setMyCommands, and setWebhook with its
 secret_token rules. Parents can send text, media, locations, contacts, edit messages,
-block and unblock the bot, and write in groups."""
+block and unblock the bot, and write in groups. `faults` (tests/fakes/common.py) makes
+calls fail as Telegram's do."""
 
 from __future__ import annotations
 
