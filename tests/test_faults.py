@@ -259,7 +259,8 @@ async def test_a_send_is_retried_until_the_outage_ends_and_given_up_after_give_u
                 break
             await asyncio.sleep(0.1)
         assert await status() == "failed"
-        assert time.monotonic() - started >= 6.0  # 0.1 minutes after the first try
+        # 0.1 minutes after the first try, less the retry that would have gone past it
+        assert time.monotonic() - started >= 6.0 - 1.0
         assert telegram.faults.counts["5xx"] >= 6  # retried, at most a second apart
     finally:
         task.cancel()
