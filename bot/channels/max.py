@@ -241,7 +241,8 @@ class MaxChannel:
                     "of A-Z, a-z, 0-9, _ and - in webhook mode"
                 )
         try:
-            return await self.api.me()
+            async with self.delivery.paced(CHANNEL, ""):
+                return await self.api.me()
         except MaxApiError as exc:
             if exc.status == 401:
                 raise ChannelSetupError(
@@ -469,15 +470,20 @@ class MaxChannel:
         )
         self.delivery.telemetry.channel_started(CHANNEL, self.mode, silence)
         if self.mode == "webhook":
-            await self.api.subscribe(self.webhook_url, UPDATE_TYPES, self.webhook_secret)
+            async with self.delivery.paced(CHANNEL, ""):
+                await self.api.subscribe(self.webhook_url, UPDATE_TYPES, self.webhook_secret)
             log.info("max: webhook subscribed at %s", self.webhook_url)
             await asyncio.Event().wait()
             return
-        for subscription in await self.api.subscriptions():
+        # every call counts in the token's 30 a second, these at start-up too
+        async with self.delivery.paced(CHANNEL, ""):
+            subscriptions = await self.api.subscriptions()
+        for subscription in subscriptions:
             # while a webhook subscription is active, long polling gets nothing
             url = str(subscription.get("url") or "")
             if url:
-                await self.api.unsubscribe(url)
+                async with self.delivery.paced(CHANNEL, ""):
+                    await self.api.unsubscribe(url)
                 log.info("max: webhook subscription %s removed for long polling", url)
         await self.poll()
 
