@@ -132,7 +132,8 @@ class Grant:
 class Limiter(ABC):
     limits: Limits
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS)
 
     def network_floor(self) -> float:
@@ -155,14 +156,14 @@ class Limiter(ABC):
     async def slot(self, chat_id: str) -> AsyncIterator[None]:
         """`async with limiter.slot(chat)`: one call made inside, counted until it ends."""
         grant = await self.acquire(chat_id, hold=True)
-        started = time.monotonic()
+        started = self.clock()
         try:
             yield
         except BaseException:
             await grant.done()
             raise
         early = self.network_floor()
-        self._round_trips.append(time.monotonic() - started)
+        self._round_trips.append(self.clock() - started)
         await grant.done(early)
 
 
@@ -206,9 +207,8 @@ class MemoryLimiter(Limiter):
         full: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         self.limits = limits
-        self.clock = clock
         self.penalty_until = 0.0
         self._lock = asyncio.Lock()
         self._slots: list[_Slot] = []
