@@ -1,10 +1,12 @@
 """A campaign-sized database: PARENTS parents (each with a conversation state and a
 child), REQUESTS enrollment requests and TRANSCRIPT transcript rows, spread over the
-last 300 days (inside the retention period), on the project's own schema (migrated to head first).
+last 300 days (inside the retention period), on the project's own schema (migrated to
+head first).
 
 The defaults are the sizes memory is measured at: 100,000 parents, 200,000 requests,
 1,000,000 transcript rows. Rows go in with executemany in large batches, a few
-transactions in all; prints how long each table took.
+transactions in all; on SQLite the transcript's search index is filled in one statement
+after the rows. Prints how long each table took.
 
     .venv/bin/python -m bench.big_db PATH.sqlite3
     .venv/bin/python -m bench.big_db --database postgresql+asyncpg://127.0.0.1/test \
