@@ -25,6 +25,9 @@ from storage.models import FaqUnanswered, Handoff, TranscriptEntry
 
 WINDOW = timedelta(minutes=30)
 PERSON, WENT_ON, LEFT = "person", "went_on", "left"
+# What the bot did with a stored question (faq_unanswered.outcome); "answer" is kept only
+# when its score was low (handlers/faq/dialogue.py).
+OUTCOMES = ("unknown", "suggest", "answer", "handoff")
 CHUNK = 500
 
 
@@ -209,6 +212,15 @@ async def questions(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]
         ):
             found[id_] = text
     return found
+
+
+async def marked_keys(session: AsyncSession, since: datetime | None, upto: int) -> set[str]:
+    """The terms of questions staff marked, asked since `since`."""
+    row = FaqUnanswered
+    where = [row.resolution.is_not(None), row.id <= upto, row.terms.is_not(None)]
+    if since is not None:
+        where.append(row.created_at >= since)
+    return set(await session.scalars(select(row.terms).where(*where).distinct()))
 
 
 async def marked_before(

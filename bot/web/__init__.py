@@ -24,6 +24,7 @@ from bot.web.security import (
     headers_middleware,
 )
 from bot.web.telegram import add_telegram_routes
+from bot.web.upkeep import add_upkeep_routes
 
 __all__ = ["APP_KEY", "address", "create_web_app", "serve"]
 
@@ -54,6 +55,7 @@ def create_web_app(
     add_console_routes(web_app)
     add_ops_routes(web_app, app)  # /healthz and /metrics
     add_handoff_routes(web_app)
+    add_upkeep_routes(web_app)
     if telegram is not None:
         add_telegram_routes(web_app, telegram, app.settings.telegram.webhook_url)
     if max_channel is not None:
