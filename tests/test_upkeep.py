@@ -151,9 +151,7 @@ async def test_a_confident_answer_is_not_kept(chat: ChatClient, app):
     assert await stored(app) == []
 
 
-async def test_the_page_groups_alike_questions_and_counts_what_parents_did(
-    app, console, operator
-):
+async def test_the_page_groups_alike_questions_and_counts_what_parents_did(app, console, operator):
     await ask_everything(app)
     status, body = await operator.get("/upkeep")
     assert status == 200
@@ -206,9 +204,7 @@ async def test_examples_are_masked(app, console, operator):
     assert "Телефоны, СНИЛС, номера, даты и ФИО в примерах скрыты" in page
 
 
-async def test_staff_mark_a_group_and_a_new_question_like_it_is_new_again(
-    app, console, operator
-):
+async def test_staff_mark_a_group_and_a_new_question_like_it_is_new_again(app, console, operator):
     await ask_everything(app)
     _, body = await operator.get("/upkeep")
     mortgage = groups(body)[0]
@@ -231,9 +227,7 @@ async def test_staff_mark_a_group_and_a_new_question_like_it_is_new_again(
 
     # Audited like the console's other actions, with no text of the parents.
     async with app.db.session() as session:
-        entry = await session.scalar(
-            select(AuditEntry).where(AuditEntry.action == "upkeep_marked")
-        )
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "upkeep_marked"))
     assert entry.staff_login == "oper"
     assert entry.detail["resolution"] == "added" and entry.detail["questions"] == 4
     assert "ипот" not in str(entry.detail).lower()
@@ -295,9 +289,7 @@ async def test_a_question_newer_than_the_page_is_not_marked_with_it(app, console
     assert [g["count"] for g in groups(body)] == [1]
 
 
-async def test_erasing_a_parents_data_removes_their_questions_from_the_page(
-    app, console, operator
-):
+async def test_erasing_a_parents_data_removes_their_questions_from_the_page(app, console, operator):
     await parent(app, 1).send(MORTGAGE_PERSONAL)
     await parent(app, 2).send(MORTGAGE)
     chat = parent(app, 1)
