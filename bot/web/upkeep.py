@@ -102,8 +102,27 @@ class GroupRow:
 
     @property
     def answer(self) -> tuple[str, str | None]:
-        """The bot's most frequent (outcome, entry id) for the group."""
-        return self.entries.most_common(1)[0][0]
+        """The bot's most frequent (outcome, entry id) for the group, an entry it gave
+        before "nothing found"."""
+        given = [(pair, n) for pair, n in self.entries.most_common() if pair[1]]
+        return (given or self.entries.most_common())[0][0]
+
+
+# The last clusterings, by the term sets and counts they were made of: a view that
+# finds the same questions (a reload, the page after marking) does not cluster again.
+_GROUPS: dict[tuple[int, frozenset[tuple[str, int]]], list[Group]] = {}
+CACHED = 8
+
+
+def grouped(counts: Counter[str], faq: Faq) -> list[Group]:
+    key = (id(faq.index), frozenset(counts.items()))
+    found = _GROUPS.get(key)
+    if found is None:
+        found = group(counts, faq.index)
+        if len(_GROUPS) >= CACHED:
+            _GROUPS.pop(next(iter(_GROUPS)))
+        _GROUPS[key] = found
+    return found
 
 
 def faq_of(request: web.Request) -> Faq:
@@ -134,7 +153,7 @@ async def build(
         earlier = await upkeep.marked_before(session, marked | set(counts))
         for key in marked:
             counts[key] += 0
-    groups = group(counts, faq.index)
+    groups = grouped(counts, faq)
     rows: dict[str, GroupRow] = {}
     every: list[GroupRow] = []
     for each in groups:
@@ -191,11 +210,13 @@ async def fill_examples(session: Any, rows: list[GroupRow]) -> None:
                 row.more_examples.append(masked)
 
 
-def entry_label(request: web.Request, faq: Faq, entry_id: str | None) -> str:
+def entry_label(request: web.Request, faq: Faq, outcome: str, entry_id: str | None) -> str:
+    """What the bot gave: «ответил статьёй «…»», «первым предложил «…»», or nothing."""
     if not entry_id:
         return _t(request, "upkeep.no_entry")
     entry = faq.kb.get(entry_id)
-    return entry.title if entry else _t(request, "upkeep.gone_entry", id=entry_id)
+    title = entry.title if entry else _t(request, "upkeep.gone_entry", id=entry_id)
+    return _t(request, f"upkeep.gave.{outcome}", title=title)
 
 
 @access("operator")
@@ -240,7 +261,7 @@ async def upkeep_page(request: web.Request) -> web.StreamResponse:
             "next_steps": NEXT,
             "resolutions": RESOLUTIONS,
             "notice": notice,
-            "entry": lambda entry_id: entry_label(request, faq, entry_id),
+            "entry": lambda outcome, entry_id: entry_label(request, faq, outcome, entry_id),
         },
     )
 
