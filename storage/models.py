@@ -522,6 +522,8 @@ class Handoff(Base):
     __tablename__ = "handoffs"
     __table_args__ = (
         Index("ix_handoffs_state_created", "state", "created_at"),
+        # The upkeep page: did a handoff open for this parent soon after a question.
+        Index("ix_handoffs_user_created", "user_id", "created_at"),
         Index(
             "uq_handoffs_open_user",
             "user_id",

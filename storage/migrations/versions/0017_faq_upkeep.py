@@ -1,5 +1,5 @@
 """Knowledge-base upkeep: the search terms of each stored question, what the parent did
-next, and how staff marked its group.
+next, and how staff marked its group; handoffs found by parent and time.
 
 Revision ID: 0017
 Revises: 0015
@@ -25,9 +25,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("resolution", sa.String(16), nullable=True))
         batch.add_column(sa.Column("resolved_by", sa.String(64), nullable=True))
         batch.add_column(sa.Column("resolved_at", Stamp, nullable=True))
+    op.create_index("ix_handoffs_user_created", "handoffs", ["user_id", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_handoffs_user_created", table_name="handoffs")
     with op.batch_alter_table("faq_unanswered") as batch:
         for name in (
             "resolved_at",
