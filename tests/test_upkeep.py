@@ -223,7 +223,7 @@ async def test_staff_mark_a_group_and_a_new_question_like_it_is_new_again(app, c
     # The marked group is shown with its filter.
     _, body = await operator.get("/upkeep", view="added")
     (marked,) = groups(body)
-    assert marked["count"] == 4 and "Вернуть в новые" in body
+    assert marked["count"] == 4 and "Вернуть в новые" in body and "Отметил oper" in body
 
     # Audited like the console's other actions, with no text of the parents.
     async with app.db.session() as session:

@@ -153,6 +153,8 @@ async def build(
         earlier = await upkeep.marked_before(session, marked | set(counts))
         for key in marked:
             counts[key] += 0
+    else:
+        earlier = await upkeep.marked_before(session, set(counts))
     groups = grouped(counts, faq)
     rows: dict[str, GroupRow] = {}
     every: list[GroupRow] = []
