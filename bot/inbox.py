@@ -39,6 +39,7 @@ class Inbox:
     LEASE = timedelta(seconds=120)
     SWEEP_SECONDS = 10.0
     SWEEP_BATCH = 500
+    RETRY_MAX = 30.0  # the longest pause before a message the database failed is retried
 
     def __init__(self, db: Database, engine: DialogueEngine, delivery: Delivery) -> None:
         self.db = db
@@ -123,6 +124,7 @@ class Inbox:
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
+        failures = 0
         try:
             while queue:
                 row_id, message = queue.popleft()
@@ -131,10 +133,14 @@ class Inbox:
                     replies = await self.engine.handle(message, inbox_id=row_id)
                 except Exception as exc:
                     # The engine answers handler errors itself: this is the database
-                    # failing. The row stays; the sweep tries it again.
+                    # failing (away, or no connection free in time). The row stays; this
+                    # parent's later messages wait behind it, tried again after a pause.
+                    failures += 1
                     log.warning("inbox: update %s not handled yet: %s", row_id, type(exc).__name__)
-                    self._scheduled.discard(row_id)
+                    queue.appendleft((row_id, message))
+                    await asyncio.sleep(min(self.RETRY_MAX, 0.5 * 2**failures))
                     continue
+                failures = 0
                 self._scheduled.discard(row_id)
                 log.debug("handled: %d replies", len(replies))
                 arrived = self._received.pop(row_id, None) or message.time.timestamp()

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import understanding
@@ -96,8 +97,10 @@ class DialogueEngine:
                     await self._drop_inbox(inbox_id)
                     return []
                 return await self._failed(incoming, inbox_id, exc)
-            except (OperationalError, InterfaceError):
-                raise  # the database itself is away: nothing to answer with
+            except (OperationalError, InterfaceError, PoolTimeout):
+                # the database is away or every connection busy: nothing to answer with
+                # now; the inbox keeps the message and tries it again
+                raise
             except Exception as exc:
                 return await self._failed(incoming, inbox_id, exc)
 

@@ -168,10 +168,12 @@ class MaxSender:
         done = self._progress.get(key, 0) if key is not None else 0
         message_id: str | None = None
         for index in range(done, len(messages)):
-            if index > done:
-                await self.channel.delivery.pace(CHANNEL, chat_id)
             try:
-                sent = await self.channel.api.send_message(chat_id, messages[index])
+                if index > done:
+                    async with self.channel.delivery.paced(CHANNEL, chat_id):
+                        sent = await self.channel.api.send_message(chat_id, messages[index])
+                else:
+                    sent = await self.channel.api.send_message(chat_id, messages[index])
             except (MaxApiError, *NETWORK_ERRORS) as exc:
                 failure = _delivery_exception(exc)
                 if isinstance(failure, DeliveryError) and key is not None:
@@ -234,7 +236,8 @@ class MaxChannel:
                     "of A-Z, a-z, 0-9, _ and - in webhook mode"
                 )
         try:
-            return await self.api.me()
+            async with self.delivery.paced(CHANNEL, ""):
+                return await self.api.me()
         except MaxApiError as exc:
             if exc.status == 401:
                 raise ChannelSetupError(
@@ -401,8 +404,8 @@ class MaxChannel:
         if not callback_id:
             return
         try:
-            await self.delivery.pace(CHANNEL, f"answers:{user_id}")
-            await self.api.answer(callback_id, {})
+            async with self.delivery.paced(CHANNEL, f"answers:{user_id}"):
+                await self.api.answer(callback_id, {})
         except (MaxApiError, *NETWORK_ERRORS) as exc:
             log.info("max: POST /answers failed: %s", exc)
 
@@ -416,11 +419,13 @@ class MaxChannel:
         log.info("max: long polling started")
         while True:
             try:
-                # MAX counts GET /updates in the token's 30 requests a second too.
-                await self.delivery.pace(CHANNEL, "updates")
-                batch = await self.api.updates(
-                    marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
-                )
+                # MAX counts GET /updates in the token's 30 requests a second too, when
+                # it receives the request: held as in flight until it answers (at once
+                # when updates are waiting, so a burst loses no budget to it).
+                async with self.delivery.paced(CHANNEL, "updates"):
+                    batch = await self.api.updates(
+                        marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
+                    )
             except MaxApiError as exc:
                 if exc.status == 401:
                     raise ChannelSetupError(
@@ -455,15 +460,20 @@ class MaxChannel:
         )
         self.delivery.telemetry.channel_started(CHANNEL, self.mode, silence)
         if self.mode == "webhook":
-            await self.api.subscribe(self.webhook_url, UPDATE_TYPES, self.webhook_secret)
+            async with self.delivery.paced(CHANNEL, ""):
+                await self.api.subscribe(self.webhook_url, UPDATE_TYPES, self.webhook_secret)
             log.info("max: webhook subscribed at %s", self.webhook_url)
             await asyncio.Event().wait()
             return
-        for subscription in await self.api.subscriptions():
+        # every call counts in the token's 30 a second, these at start-up too
+        async with self.delivery.paced(CHANNEL, ""):
+            subscriptions = await self.api.subscriptions()
+        for subscription in subscriptions:
             # while a webhook subscription is active, long polling gets nothing
             url = str(subscription.get("url") or "")
             if url:
-                await self.api.unsubscribe(url)
+                async with self.delivery.paced(CHANNEL, ""):
+                    await self.api.unsubscribe(url)
                 log.info("max: webhook subscription %s removed for long polling", url)
         await self.poll()
 
