@@ -298,3 +298,44 @@ async def test_erasing_a_parents_data_removes_their_questions_from_the_page(app,
     assert [row.question for row in await stored(app)] == [MORTGAGE]
     _, body = await operator.get("/upkeep")
     assert [g["count"] for g in groups(body)] == [1]
+
+
+def test_forty_questions_asked_with_typos_make_forty_pure_groups():
+    """Forty questions the base does not answer, each asked ten times with a typo or two,
+    and greetings (bench/upkeep.py's topics): no group mixes two of them, and nine in ten
+    variants are in their question's main group."""
+    import random
+    from collections import Counter, defaultdict
+
+    from bench.upkeep import TOPICS
+    from handlers.faq.grouping import group, terms_key
+    from handlers.faq.service import load_faq
+
+    faq = load_faq()
+    rng = random.Random(5)
+    topic_of: dict[str, set[int]] = defaultdict(set)
+    counts: Counter[str] = Counter()
+    for number, topic in enumerate(TOPICS):
+        for _ in range(10):
+            text = question_about(topic, rng)
+            key = terms_key(faq.index.analyzer, text)
+            topic_of[key].add(number)
+            counts[key] += 1
+    groups = group(counts, faq.index)
+    for each in groups:
+        topics = set().union(*(topic_of[key] for key in each.keys))
+        assert len(topics) == 1, [key for key in each.keys]
+    main = defaultdict(int)
+    for each in groups:
+        (number,) = topic_of[each.keys[0]]
+        main[number] = max(main[number], sum(counts[key] for key in each.keys))
+    assert sum(main.values()) >= 0.9 * 400
+
+
+def question_about(topic: str, rng) -> str:
+    from bench.upkeep import GREETINGS, typo
+
+    text = topic
+    for _ in range(rng.choice((0, 1, 1, 2))):
+        text = typo(text, rng)
+    return rng.choice(GREETINGS) + text + rng.choice(("?", ""))
