@@ -1,13 +1,17 @@
 """The VK channel (vk_api): a community's messages in, replies out through delivery.
 
-`VkApiGroup` (20 requests/s) with an explicit API version and a `requests` session
-that points vk_api's fixed URL at `settings.vk.api_base` (every method call, the
-long-poll server request included; the long-poll server URL VK returns is used as
-given). Bots Long Poll runs in a thread that hands each batch to the inbox (stored with the ts
-to go on from before the next batch is asked for) and reconnects with backoff when the
-network fails. `message_new` and `message_event` (callback buttons,
-answered with messages.sendMessageEventAnswer) become `Incoming` with update_id = the
-event_id.
+Method calls of the delivery path (messages.send, messages.sendMessageEventAnswer) go
+out on aiohttp (`VkMethods`): concurrently, up to the 20 requests/s that the shared
+pacing grants, each with a short timeout. vk_api's own client sends one call at a time
+(it holds a lock for the whole HTTP request) and gives every call the long poll's
+timeout, so at a real network's latency it could not reach the limit. vk_api's
+`VkApiGroup` (explicit API version, a `requests` session that points its fixed URL at
+`settings.vk.api_base`) remains for the start-up check and Bots Long Poll (the
+long-poll server URL VK returns is used as given). Bots Long Poll runs in a thread that
+hands each batch to the inbox (stored with the ts to go on from before the next batch is
+asked for) and reconnects with backoff when the network fails. `message_new` and
+`message_event` (callback buttons, answered with messages.sendMessageEventAnswer) become
+`Incoming` with update_id = the event_id.
 
 Buttons follow what the parent's app can show (`client_info` of their last message):
 inline callback keyboards laid out to fit VK's limits; inline text buttons when the
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import requests
 import vk_api
 from vk_api.bot_longpoll import VkBotLongPoll
@@ -60,6 +65,11 @@ TEMPORARY = {1, 10}  # unknown error; internal server error
 UNREACHABLE = {900, 901, 902}
 # Seconds the start-up check (groups.getById) waits for VK.
 CHECK_TIMEOUT = 10
+# Seconds one method call of the delivery path may take (connecting included).
+CALL_TIMEOUT = 15.0
+CONNECT_TIMEOUT = 10.0
+# Parallel connections: the calls one second's budget of 20 may have in flight, twice.
+POOL_SIZE = 40
 AUTHORIZATION_FAILED = 5
 # Keyboard format invalid; bot features off in the community; wrong button type.
 KEYBOARD_REFUSED = {911, 912, 913}
@@ -94,6 +104,44 @@ class ClientInfo:
         )
 
 
+class RawLongPoll(VkBotLongPoll):
+    """VkBotLongPoll handing events over as VK sent them: vk_api's event classes fail on
+    an event without `object`, inside `check()` and after the ts was moved on, which
+    would ask for the same batch again and again."""
+
+    # Seconds a check may take beyond `wait` before it counts as hung (vk_api: 10).
+    margin = 10.0
+
+    def _parse_event(self, raw_event: Any) -> Any:
+        return raw_event
+
+    def check(self) -> list[Any]:
+        """vk_api's check, with `margin` for a hung long poll; `failed` as VK documents
+        it (dev.vk.com/ru/api/bots-long-poll/getting-started): 1, history out of date
+        or partly lost: go on from the `ts` given; 2, key expired: a new key, the same
+        ts; 3, information lost: a new key and ts."""
+        values = {"act": "a_check", "key": self.key, "ts": self.ts, "wait": self.wait}
+        response = self.session.get(self.url, params=values, timeout=self.wait + self.margin).json()
+        if not isinstance(response, dict):
+            raise ValueError("the long poll answered something that is not an object")
+        if "failed" not in response:
+            updates = response["updates"]
+            if not isinstance(updates, list):
+                raise ValueError("the long poll's updates are not a list")
+            self.ts = response["ts"]
+            return [self._parse_event(event) for event in updates]
+        failed = response["failed"]
+        if failed == 1:
+            self.ts = response["ts"]
+        elif failed == 2:
+            self.update_longpoll_server(update_ts=False)
+        elif failed == 3:
+            self.update_longpoll_server()
+        else:
+            raise ValueError(f"the long poll failed with {failed!r}")
+        return []
+
+
 class VkApiSession(requests.Session):
     """A requests session that sends vk_api's calls to a configurable API base."""
 
@@ -110,6 +158,52 @@ class VkApiSession(requests.Session):
                     break
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)
+
+
+class VkMethods:
+    """VK API method calls on aiohttp: POST {api_base}/{method} with the token and the
+    API version, many at once, each with a short timeout. An `error` answer is raised as
+    vk_api's `ApiError`; an HTTP error, a timeout or an unreadable answer as
+    `TemporaryFailure`."""
+
+    def __init__(self, token: str, api_version: str, api_base: str) -> None:
+        self._token = token
+        self.api_version = api_version
+        self.api_base = api_base.rstrip("/") + "/"
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE),
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT, connect=CONNECT_TIMEOUT),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def call(self, method: str, values: dict[str, Any]) -> Any:
+        form = {key: str(value) for key, value in values.items() if value is not None}
+        form["access_token"] = self._token
+        form["v"] = self.api_version
+        try:
+            async with self.session.post(self.api_base + method, data=form) as response:
+                if response.status != 200:
+                    raise TemporaryFailure(f"vk: HTTP {response.status}")
+                data = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise TemporaryFailure(f"vk: {type(exc).__name__}") from exc
+        if not isinstance(data, dict):
+            raise TemporaryFailure("vk: an answer that is not a JSON object")
+        if "error" in data:
+            error = data["error"] if isinstance(data["error"], dict) else {}
+            error.setdefault("error_code", 0)
+            raise ApiError(None, method, values, data, error)
+        return data.get("response")
 
 
 def fit_keyboard(
@@ -141,6 +235,11 @@ def fit_keyboard(
 
 def _label(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _person(user_id: Any) -> bool:
+    """A VK user's id: a positive number (communities are negative, chats above 2e9)."""
+    return isinstance(user_id, int) and not isinstance(user_id, bool) and 0 < user_id < 2e9
 
 
 def random_id(transcript_id: int | None, index: int) -> int:
@@ -213,13 +312,16 @@ class VkChannel:
         self.vk = vk_api.VkApiGroup(
             token=cfg.token.get_secret_value(),
             api_version=cfg.api_version,
-            session=VkApiSession(cfg.api_base, timeout=cfg.longpoll_wait + 10),
+            # method calls (groups.getLongPollServer included); the long poll's own
+            # check waits `wait` + 10 s on a session of its own
+            session=VkApiSession(cfg.api_base, timeout=self.delivery.request_timeout),
         )
         # Flood control is waited out by the delivery path, not by vk_api's blocking sleep.
         self.vk.error_handlers.pop(vk_api.vk_api.TOO_MANY_RPS_CODE, None)
         # Calls are paced by Delivery (bot/pacing.py, shared by every process on this token);
         # vk_api's own spacing of 1/20 s after each answer would hold them under the limit.
         self.vk.RPS_DELAY = 0.0
+        self.methods = VkMethods(cfg.token.get_secret_value(), cfg.api_version, cfg.api_base)
         self.keys = PayloadKeys(app.db)
         self.sender = VkSender(self)
         self.delivery.register(CHANNEL, self.sender, limits, key=cfg.token.get_secret_value())
@@ -240,10 +342,15 @@ class VkChannel:
             self._clients.popitem(last=False)
 
     async def call(self, method: str, values: dict[str, Any]) -> Any:
+        """One method call of the delivery path (see `VkMethods`), its failure as
+        delivery sees it."""
         try:
-            return await asyncio.to_thread(self.vk.method, method, values)
+            return await self.methods.call(method, values)
         except (VkApiError, requests.RequestException, ValueError) as exc:
             raise _delivery_exception(exc) from exc
+
+    async def close(self) -> None:
+        await self.methods.close()
 
     # -- outgoing ---------------------------------------------------------------------
     async def layout(
@@ -313,7 +420,7 @@ class VkChannel:
         if kind == "message_new":
             message = obj.get("message", obj)
             peer, sender = message.get("peer_id"), message.get("from_id")
-            if not sender or peer != sender:  # only private dialogues with a person
+            if not _person(sender) or peer != sender:  # only private dialogues with a person
                 return None
             self.remember_client(str(peer), obj.get("client_info"))
             text = message.get("text") or ""
@@ -338,6 +445,8 @@ class VkChannel:
                 attachment=str(attachments[0].get("type")) if attachments and not text else None,
             )
         if kind == "message_event":
+            if not _person(obj.get("user_id")) or obj.get("peer_id") != obj.get("user_id"):
+                return None  # a button pressed in a group chat, or an event not from VK
             await self._answer_event(obj)
             return Incoming(
                 channel=CHANNEL,
@@ -366,9 +475,12 @@ class VkChannel:
         messages: list[Incoming] = []
         for event in events:
             try:
+                if not isinstance(event, dict):
+                    raise TypeError("an event is not an object")
                 incoming = await self.to_incoming(event)
             except Exception as exc:
-                log.warning("vk: event %s ignored: %s", event.get("event_id"), type(exc).__name__)
+                name = event.get("event_id") if isinstance(event, dict) else None
+                log.warning("vk: event %s ignored: %s", name, type(exc).__name__)
                 continue
             if incoming is not None:
                 messages.append(incoming)
@@ -410,15 +522,17 @@ class VkChannel:
             )
 
     # -- long poll --------------------------------------------------------------------
-    async def _connect_longpoll(self) -> VkBotLongPoll:
+    async def _connect_longpoll(self) -> RawLongPoll:
         # groups.getLongPollServer counts against the token's 20 requests/s like a send.
         async with self.delivery.paced(CHANNEL, ""):
-            return await asyncio.to_thread(VkBotLongPoll, self.vk, self.group_id, wait=self.wait)
+            longpoll = await asyncio.to_thread(RawLongPoll, self.vk, self.group_id, wait=self.wait)
+        longpoll.margin = self.delivery.request_timeout
+        return longpoll
 
     def _poll(self, loop: asyncio.AbstractEventLoop, start_ts: str | None) -> None:
-        longpoll: VkBotLongPoll | None = None
+        longpoll: RawLongPoll | None = None
         last_ts: str | None = start_ts
-        delay = 1.0
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if longpoll is None:
@@ -428,22 +542,23 @@ class VkChannel:
                     # meanwhile are not skipped (VK answers `failed: 1` if too old).
                     longpoll.ts = last_ts or longpoll.ts
                     log.info("vk: bots long poll connected")
-                events = [event.raw for event in longpoll.check()]
+                events = longpoll.check()
                 self.delivery.telemetry.heard(CHANNEL)
                 ts = str(longpoll.ts) if longpoll.ts is not None else None
                 if events or ts != last_ts:
                     asyncio.run_coroutine_threadsafe(self.store(events, ts), loop).result()
                 last_ts = ts
-                delay = 1.0
+                failures = 0
             except Exception as exc:
                 if self._stopping.is_set():
                     break
+                failures += 1
+                delay = self.delivery.backoff(failures)
                 log.warning(
-                    "vk: long poll failed (%s); reconnecting in %.0fs", type(exc).__name__, delay
+                    "vk: long poll failed (%s); reconnecting in %.1fs", type(exc).__name__, delay
                 )
                 longpoll = None  # re-fetch the server and key
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 60.0)
 
     async def run(self) -> None:
         # /healthz: the long poll answers at least every `wait` seconds.
@@ -467,3 +582,4 @@ class VkChannel:
             await stopped.wait()
         finally:
             self._stopping.set()
+            await self.close()

@@ -7,7 +7,13 @@ keyboards while the community's bot features are off → error 912, users who di
 allow messages → error 901), messages.sendMessageEventAnswer once per fresh event,
 and a Bots Long Poll server (`act=a_check`, `wait` ≤ 90, message_new with
 client_info, message_event with an object payload, `failed` 1/2/3) at its own address,
-as VK returns it from groups.getLongPollServer."""
+as VK returns it from groups.getLongPollServer.
+
+`latency` puts a network between the bot and the fake: every answer (a method call's,
+a long-poll check's) comes that many seconds after the request; `inbound` is the share
+of it spent before VK sees the request (where the 20 requests/s are counted), the rest
+on the way back. The fake records when each method call was counted and answered
+(`spans`) and the most calls it had in flight at once (`most_in_flight`)."""
 
 from __future__ import annotations
 
@@ -110,9 +116,20 @@ def _keyboard(raw: str) -> tuple[list[list[tuple[str, str, str]]], bool]:
 
 class FakeVk(Server):
     def __init__(
-        self, token: str = "vk1.a.TEST", group_id: int = 777, *, per_second: int = 20
+        self,
+        token: str = "vk1.a.TEST",
+        group_id: int = 777,
+        *,
+        per_second: int = 20,
+        latency: float = 0.0,
+        inbound: float = 0.0,
     ) -> None:
         super().__init__()
+        self.latency = latency
+        self.inbound = inbound
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.spans: list[tuple[str, float, float]] = []  # method, counted, answered
         self.token = token
         self.group_id = group_id
         self.window = Window(per_second)
@@ -129,6 +146,9 @@ class FakeVk(Server):
         self.lp_failures: list[int] = []  # `failed` values for the next long-poll checks
         self.lp_http_errors = 0  # long-poll checks answered with HTTP 502
         self.lp_connects = 0
+        # events the long poll server lost (`failed` 1 or 3): never delivered
+        self.lost: list[dict[str, Any]] = []
+        self._lost_from: int | None = None
         self.bot_features = True  # "Возможности ботов" on: keyboards allowed
         self.open_events: dict[str, float] = {}  # message_event id -> when it was pressed
         self._seen_random: dict[tuple[int, int], int] = {}
@@ -191,7 +211,25 @@ class FakeVk(Server):
 
     # -- the API ----------------------------------------------------------------------
     async def _method(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency * self.inbound)
+            counted = time.monotonic()
+            response = await self._answer(request)
+            if self.latency:
+                await asyncio.sleep(self.latency * (1 - self.inbound))
+            self.spans.append((request.match_info["method"], counted, time.monotonic()))
+            return response
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        faulty = await self.fault(request, self._faulty)
+        if faulty is not None:
+            return faulty
         form = await request.post()
         params = {key: value for key, value in form.items() if isinstance(value, str)}
         params.update(request.query)
@@ -213,6 +251,28 @@ class FakeVk(Server):
             error = {"error_code": exc.code, "error_msg": exc.message, "request_params": []}
             return web.json_response({"error": error})
         return web.json_response({"response": result})
+
+    def _faulty(self, kind: str) -> web.Response:
+        """VK's answers to a call it could not take (dev.vk.com/ru/reference/errors):
+        error 6 "Too many requests per second" (VK names no retry time), error 10
+        "Internal server error", or the front end's 502/504 page."""
+        if kind in ("429", "5xx") and (kind == "429" or self.faults.random.random() < 0.5):
+            code, message = (
+                (6, "Too many requests per second")
+                if kind == "429"
+                else (
+                    10,
+                    "Internal server error",
+                )
+            )
+            error = {"error_code": code, "error_msg": message, "request_params": []}
+            return web.json_response({"error": error})
+        if kind == "5xx":
+            status = self.faults.random.choice([502, 504])
+            return web.Response(
+                status=status, text=f"<html>{status}</html>", content_type="text/html"
+            )
+        return self.faults.garbage_body()
 
     async def api_groups_getById(self, params: dict[str, str]) -> dict[str, Any]:
         """Since API 5.194 an object {"groups": [...], "profiles": [...]}; with a community
@@ -237,6 +297,11 @@ class FakeVk(Server):
         if params.get("group_id") != str(self.group_id):
             raise VkError(100, "One of the parameters specified was missing or invalid: group_id")
         self.lp_connects += 1
+        if self._lost_from is not None:
+            # after `failed: 3` the events since the client's ts are gone: the server
+            # gives the current ts
+            self._lose(self._lost_from)
+            self._lost_from = None
         return {"key": self.key, "server": f"{self.base}/lp/wh{self.group_id}", "ts": str(self.ts)}
 
     async def api_messages_send(self, params: dict[str, str]) -> int:
@@ -291,22 +356,49 @@ class FakeVk(Server):
         self.answered.append(params["event_id"])
         return 1
 
+    def _lose(self, from_ts: int) -> None:
+        self.lost.extend(event for t, event in self.events if t >= from_ts)
+        self.events = [(t, event) for t, event in self.events if t < from_ts]
+
     async def _longpoll(self, request: web.Request) -> web.Response:
+        if self.latency:
+            await asyncio.sleep(self.latency * self.inbound)
+        response = await self._check(request)
+        if self.latency:
+            await asyncio.sleep(self.latency * (1 - self.inbound))
+        return response
+
+    async def _check(self, request: web.Request) -> web.Response:
+        """Bots Long Poll (dev.vk.com/ru/api/bots-long-poll/getting-started): `failed: 1`
+        the event history is out of date or partly lost, go on with the `ts` given;
+        `failed: 2` the key expired, get a new key with groups.getLongPollServer (the
+        ts stays valid); `failed: 3` the information is lost, get a new key and ts with
+        groups.getLongPollServer. Events that `failed` 1 or 3 skip are in `lost`."""
         self.calls.append(("lp", dict(request.query)))
         if request.query.get("act") != "a_check":
             return web.Response(status=404, text="act=a_check is required")
+        faulty = await self.fault(request, self._faulty, poll=True)
+        if faulty is not None:
+            return faulty
         if self.lp_http_errors > 0:
             self.lp_http_errors -= 1
             return web.Response(status=502, text="Bad Gateway")
+        try:
+            asked = int(request.query.get("ts", 0))
+        except ValueError:
+            asked = 0
         if self.lp_failures:
             failed = self.lp_failures.pop(0)
             if failed == 1:
+                self._lose(asked)
                 return web.json_response({"failed": 1, "ts": str(self.ts)})
             self.key = secrets.token_hex(8)
+            if failed == 3:
+                self._lost_from = asked
             return web.json_response({"failed": failed})
         if request.query.get("key") != self.key:
             return web.json_response({"failed": 2})
-        ts = int(request.query.get("ts", 0))
+        ts = asked
         wait = float(request.query.get("wait", 25))
         deadline = time.monotonic() + wait
         async with self.changed:
