@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
-from handlers.faq.matcher import Analyzer, Index, _morph, known, lemma, normalise, thing
+from handlers.faq.matcher import Analyzer, Index, known, lemma, normalise, thing
+from texts.morph import analyzer as morph
 
 # Two term sets this alike (0..1) are one question asked two ways.
 JOIN_AT = 0.5
@@ -46,7 +47,7 @@ def _personal(word: str) -> bool:
         return True
     if not known(word):
         return False
-    return bool(PERSON_TAGS & _morph().parse(word)[0].tag.grammemes)
+    return bool(PERSON_TAGS & morph().parse(word)[0].tag.grammemes)
 
 
 def question_terms(analyzer: Analyzer, text: str) -> list[str]:
