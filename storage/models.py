@@ -191,9 +191,17 @@ class ProcessedUpdate(Base):
 
 
 # --- faq ---
+# What a parent did after a question the bot did not answer well (faq_unanswered.next_step):
+# a person of the hotline was asked for (a handoff opened), they wrote on, or they left.
+NEXT_STEPS = ("person", "went_on", "left")
+# How staff marked a group of such questions (faq_unanswered.resolution).
+RESOLUTIONS = ("added", "not_for_bot")
+
+
 class FaqUnanswered(Base):
-    """A free-text question the bot did not answer from the knowledge base, for staff:
-    outcome "unknown" (no entry fitted) or "handoff" (a topic for a person)."""
+    """A free-text question the bot did not answer well from the knowledge base, for the
+    staff's upkeep page: outcome "unknown" (no entry fitted), "handoff" (a topic for a
+    person), "suggest" (a list of guesses) or "answer" with a low score."""
 
     __tablename__ = "faq_unanswered"
     __table_args__ = (
@@ -210,6 +218,17 @@ class FaqUnanswered(Base):
     best_entry_id: Mapped[str | None] = mapped_column(String(64), default=None)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The question's search terms as the matcher reads them (lemmas, typos corrected,
+    # stopwords dropped), sorted: questions are grouped by these (handlers/faq/upkeep.py).
+    terms: Mapped[str | None] = mapped_column(Text, default=None)
+    # The transcript row of the question: what the parent wrote next comes after it.
+    message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # One of NEXT_STEPS, kept once it can no longer change (see handlers/faq/upkeep.py).
+    next_step: Mapped[str | None] = mapped_column(String(16), default=None)
+    # One of RESOLUTIONS once staff marked the question's group; who and when.
+    resolution: Mapped[str | None] = mapped_column(String(16), default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # --- catalogue and enrollment requests ---
@@ -507,6 +526,8 @@ class Handoff(Base):
     __tablename__ = "handoffs"
     __table_args__ = (
         Index("ix_handoffs_state_created", "state", "created_at"),
+        # The upkeep page: did a handoff open for this parent soon after a question.
+        Index("ix_handoffs_user_created", "user_id", "created_at"),
         Index(
             "uq_handoffs_open_user",
             "user_id",

@@ -84,7 +84,9 @@ REGISTRY: tuple[Holding, ...] = (
     ),
     Holding(
         "faq_unanswered",
-        "questions typed by the parent (parents type names, phones, SNILS numbers into them)",
+        "questions typed by the parent (parents type names, phones, SNILS numbers into "
+        "them) and their search terms, what the parent did next; staff logins that marked "
+        "them are not the parent's",
         DELETE,
         counter="questions",
         age_column="created_at",

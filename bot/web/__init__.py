@@ -25,6 +25,7 @@ from bot.web.security import (
 )
 from bot.web.stats import add_stats_routes
 from bot.web.telegram import add_telegram_routes
+from bot.web.upkeep import add_upkeep_routes
 
 __all__ = ["APP_KEY", "address", "create_web_app", "serve"]
 
@@ -56,6 +57,7 @@ def create_web_app(
     add_ops_routes(web_app, app)  # /healthz and /metrics
     add_handoff_routes(web_app)
     add_stats_routes(web_app)
+    add_upkeep_routes(web_app)
     if telegram is not None:
         add_telegram_routes(web_app, telegram, app.settings.telegram.webhook_url)
     if max_channel is not None:

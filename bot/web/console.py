@@ -252,6 +252,8 @@ class Views:
                 value = texts(f"staff.status.{value}")
             elif key == "role" and texts.has(f"staff.roles.{value}"):
                 value = texts(f"staff.roles.{value}")
+            elif key == "resolution" and texts.has(f"staff.upkeep.view.{value}"):
+                value = texts(f"staff.upkeep.view.{value}")
             elif key == "channel":
                 value = self.channel(str(value))
             elif isinstance(value, dict):

@@ -29,6 +29,8 @@ from storage.models import (
 PAGE = 50
 TRANSCRIPT_PAGE = 200
 CHANNELS = ("telegram", "vk", "max", "console")
+# Stored FAQ questions the bot gave no answer to (the others got guesses or a weak answer).
+NOT_ANSWERED = ("unknown", "handoff")
 
 
 def parse_day(value: str | None) -> date | None:
@@ -125,7 +127,11 @@ async def conversations(
         statement = statement.where(exists(select(TranscriptEntry.id).where(and_(*in_range))))
     if filters.unanswered:
         statement = statement.where(
-            exists(select(FaqUnanswered.id).where(FaqUnanswered.user_id == User.id))
+            exists(
+                select(FaqUnanswered.id).where(
+                    FaqUnanswered.user_id == User.id, FaqUnanswered.outcome.in_(NOT_ANSWERED)
+                )
+            )
         )
     if filters.requests:
         statement = statement.where(
@@ -168,9 +174,11 @@ async def _fill_rows(session: AsyncSession, rows: list[ConversationRow], q: str)
         return
     by_id = {row.user.id: row for row in rows}
     for model, attribute in ((FaqUnanswered, "unanswered"), (EnrollmentRequest, "requests")):
+        # Questions kept with a suggestion list or a low-confidence answer had an answer.
+        only = [FaqUnanswered.outcome.in_(NOT_ANSWERED)] if model is FaqUnanswered else []
         counts = await session.execute(
             select(model.user_id, func.count())
-            .where(model.user_id.in_(ids))
+            .where(model.user_id.in_(ids), *only)
             .group_by(model.user_id)
         )
         for user_id, count in counts:
