@@ -18,14 +18,20 @@ one call at a time), is queued on a busy event loop and crosses the network. Tha
 tens of milliseconds on a loopback API under load, and a burst of 20 VK calls queued
 behind each other took over a second on a loaded machine. So a call made through
 `Limiter.slot()` (`Delivery.paced()`) holds its slot while it is in flight, as if the
-platform received it at every moment until it answers, and once it answered the slot is
-counted from the answer, and never from less than `MARGIN` (25 ms) after the grant: the
-platform received the call before it answered, so however long the call was held up on
-our side the platform never sees more than `calls` in a window. A call in flight longer
-than `HOLD` (5 s; a hung call, or a process killed mid-call) is counted from `HOLD` after
-its grant, so it cannot stall the budget. A bare `acquire()` whose caller never reports
-the end is counted from `MARGIN` after the grant. A long burst runs at
-`calls / (window + max(MARGIN, round trip))`. A chat's bucket refills `CHAT_MARGIN` (5%)
+platform received it at every moment until it answers. Once it answered, the slot is
+counted from the answer less the network's share of a round trip, and never from less
+than `MARGIN` (25 ms) after the grant. The network's share is `NETWORK_SHARE` of the
+shortest round trip among the limiter's last `ROUND_TRIPS` calls: every call spends at
+least that long on the wire (the way out and the way back have each a floor of their
+own), so the platform received it no later than its answer less that share, and a burst
+is never counted earlier than the platform saw it, however long one call was held up on
+our side. Only the spread of the delays counts against the budget, not the latency
+itself: at 100 ms to the API a long burst still runs at about
+`calls / (window + MARGIN)`. A call that failed (timeout, connection error, an error
+answer) is counted from its end. A call in flight longer than `HOLD` (5 s; a hung call,
+or a process killed mid-call) is counted from `HOLD` after its grant, so it cannot
+stall the budget. A bare `acquire()` whose caller never reports the end is counted from
+`MARGIN` after the grant. A chat's bucket refills `CHAT_MARGIN` (5%)
 slower than the platform's rate so that jitter cannot accumulate into a per-chat 429.
 
 Two backends behind the same interface:
@@ -51,7 +57,7 @@ import logging
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -69,6 +75,9 @@ HOLD = 5.0
 POLL = 0.02
 # A chat's bucket refills this much slower than the platform's per-chat rate.
 CHAT_MARGIN = 0.05
+# The round trips the network's floor is taken from, and the share of it counted early.
+ROUND_TRIPS = 200
+NETWORK_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -114,12 +123,22 @@ class Grant:
 
     granted = 0.0
 
-    async def done(self) -> None:
+    async def done(self, early: float = 0.0) -> None:
+        """The call ended now; with `early`, the platform received it at least `early`
+        seconds before now."""
         return None
 
 
 class Limiter(ABC):
     limits: Limits
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS)
+
+    def network_floor(self) -> float:
+        """How long, at least, a call of this limiter spends on the wire (see above)."""
+        return NETWORK_SHARE * min(self._round_trips) if self._round_trips else 0.0
 
     @abstractmethod
     async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:
@@ -137,10 +156,15 @@ class Limiter(ABC):
     async def slot(self, chat_id: str) -> AsyncIterator[None]:
         """`async with limiter.slot(chat)`: one call made inside, counted until it ends."""
         grant = await self.acquire(chat_id, hold=True)
+        started = self.clock()
         try:
             yield
-        finally:
+        except BaseException:
             await grant.done()
+            raise
+        early = self.network_floor()
+        self._round_trips.append(self.clock() - started)
+        await grant.done(early)
 
 
 def _wait_step(wait: float, window: float) -> float:
@@ -158,8 +182,9 @@ class _Slot(Grant):
         self.stamp = granted + (HOLD if hold else MARGIN)
         self.clock = clock
 
-    async def done(self) -> None:
-        self.stamp = max(self.granted + MARGIN, min(self.clock(), self.granted + HOLD))
+    async def done(self, early: float = 0.0) -> None:
+        answered = self.clock() - early
+        self.stamp = max(self.granted + MARGIN, min(answered, self.granted + HOLD))
 
 
 _NO_GRANT = Grant()
@@ -182,8 +207,8 @@ class MemoryLimiter(Limiter):
         full: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(clock)
         self.limits = limits
-        self.clock = clock
         self.penalty_until = 0.0
         self._lock = asyncio.Lock()
         self._slots: list[_Slot] = []
@@ -295,10 +320,11 @@ end
 return {1, tostring(now), 'granted', peers}
 """
 
-# KEYS: window. ARGV: slot id, earliest and latest stamp (grant + MARGIN, grant + HOLD).
+# KEYS: window. ARGV: slot id, earliest and latest stamp (grant + MARGIN, grant + HOLD),
+# seconds the platform received the call before now at least.
 _DONE = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[4])
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return 0
 end
@@ -328,8 +354,8 @@ class _RedisGrant(Grant):
         self.member = member
         self.granted = granted
 
-    async def done(self) -> None:
-        await self.limiter._done(self)
+    async def done(self, early: float = 0.0) -> None:
+        await self.limiter._done(self, early)
 
 
 class RedisLimiter(Limiter):
@@ -340,6 +366,7 @@ class RedisLimiter(Limiter):
     def __init__(self, redis: Any, limits: Limits, key: str, prefix: str = "navbot") -> None:
         from redis.exceptions import RedisError
 
+        super().__init__()
         self.limits = limits
         self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
         self._redis = redis
@@ -410,12 +437,13 @@ class RedisLimiter(Limiter):
                     await asyncio.sleep(wait)
             await asyncio.sleep(wait)
 
-    async def _done(self, grant: _RedisGrant) -> None:
+    async def _done(self, grant: _RedisGrant, early: float = 0.0) -> None:
         if self.fallback is not None:
             return
         earliest, latest = grant.granted + MARGIN, grant.granted + HOLD
+        args = [grant.member, earliest, latest, early]
         try:
-            await self._done_script(keys=self._keys[:1], args=[grant.member, earliest, latest])
+            await self._done_script(keys=self._keys[:1], args=args)
         except self._errors as exc:
             self._fall_back(exc)
 

@@ -16,7 +16,6 @@ registers on every connection.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from functools import lru_cache
 
@@ -35,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 
 from storage.models import TranscriptEntry
+from texts.morph import analyzer as morph
 
 # Tables that exist only on SQLite and are not declared as models (FTS5 and its shadows).
 SEARCH_TABLES = ("transcript_fts",)
@@ -77,19 +77,11 @@ POSTGRESQL_DROP = (
 )
 
 
-@lru_cache(maxsize=1)
-def _morph():
-    import pymorphy3
-
-    logging.getLogger("pymorphy3").setLevel(logging.WARNING)
-    return pymorphy3.MorphAnalyzer()
-
-
 @lru_cache(maxsize=200_000)
 def _lemma(word: str) -> str:
     if not _CYRILLIC.search(word):
         return word
-    return _morph().parse(word)[0].normal_form.replace("ё", "е")
+    return morph().parse(word)[0].normal_form.replace("ё", "е")
 
 
 def words(value: str) -> list[str]:

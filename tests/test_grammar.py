@@ -9,7 +9,8 @@ import re
 import pytest
 
 from texts import Texts, available_regions, load_region
-from texts.grammar import CASES, _morph, agree, person_in_case
+from texts.grammar import CASES, agree, person_in_case
+from texts.morph import analyzer
 
 NUMBERS = (0, 1, 2, 5, 11, 21, 22, 25, 101)
 # Placeholders that callers fill with a count or an age in whole years.
@@ -35,7 +36,7 @@ def _templates(texts: Texts) -> list[tuple[str, str]]:
 
 def _agrees(number: int, word: str) -> bool:
     """Whether `word` is a form the number `number` takes in some case."""
-    parses = _morph().parse(word)
+    parses = analyzer().parse(word)
     if parses[0].tag.POS not in ("NOUN", "ADJF", "PRTF"):
         return True  # not a counted word ("из", "включительно")
     return any(agree(p.normal_form, number, case) == word for p in parses for case in sorted(CASES))

@@ -23,7 +23,16 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import ConfigError, PacingSection, Settings, load_settings
-from bot.pacing import HOLD, MARGIN, Limits, MemoryLimiter, Pacing, RedisLimiter, token_hash
+from bot.pacing import (
+    HOLD,
+    MARGIN,
+    NETWORK_SHARE,
+    Limits,
+    MemoryLimiter,
+    Pacing,
+    RedisLimiter,
+    token_hash,
+)
 from storage.models import TranscriptEntry
 from tests.cli import navbot
 from tests.messengers import Running, messenger_settings, wait_until
@@ -145,6 +154,33 @@ async def test_a_call_in_flight_keeps_its_slot_until_the_platform_answers():
     clock.now = 2000.0 + HOLD + 0.101
     await wait_until(lambda: granted == [clock.now])
     await task
+
+
+async def test_the_network_round_trip_does_not_use_up_the_budget():
+    """A call is counted from its answer less the network's floor (NETWORK_SHARE of the
+    shortest round trip seen): at 100 ms to the API a steady call frees its slot MARGIN
+    after its grant plus one window, not 100 ms later; only a slower call's extra delay
+    counts, and a failed call is counted from its end."""
+    clock = Clock()
+    limiter = MemoryLimiter(Limits(per_second=50, window=0.1), clock=clock)
+
+    async def call(round_trip: float, fail: bool = False) -> tuple[float, float]:
+        with contextlib.suppress(RuntimeError):
+            async with limiter.slot("chat"):
+                granted = clock.now
+                clock.now += round_trip
+                if fail:
+                    raise RuntimeError("connection reset")
+        return granted, limiter._slots[-1].stamp
+
+    granted, stamp = await call(0.1)  # nothing known of the network yet: from the answer
+    assert stamp == pytest.approx(granted + 0.1)
+    granted, stamp = await call(0.1)
+    assert stamp == pytest.approx(granted + MARGIN)
+    granted, stamp = await call(0.3)  # 200 ms slower than the floor: that much later
+    assert stamp == pytest.approx(granted + 0.3 - NETWORK_SHARE * 0.1)
+    granted, stamp = await call(0.1, fail=True)
+    assert stamp == pytest.approx(granted + 0.1)
 
 
 async def test_a_chat_gets_a_short_burst_then_waits_and_holds_no_one_else_up():

@@ -18,26 +18,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from texts.morph import analyzer as morph
+
 # Counted forms the dictionary gives by rule where Russian takes another word.
 SUPPLETIVE = {"годов": "лет"}
 CASES = frozenset({"nomn", "gent", "datv", "accs", "ablt", "loct"})
 _PERSON = ("Name", "Surn", "Patr")
 
 
-@lru_cache(maxsize=1)
-def _morph():
-    import logging
-
-    import pymorphy3
-
-    logging.getLogger("pymorphy3").setLevel(logging.WARNING)
-    return pymorphy3.MorphAnalyzer()
-
-
 @lru_cache(maxsize=4096)
 def agree(word: str, n: int, case: str = "nomn") -> str:
     """`word` (in its dictionary form) in `case`, agreeing with the number `n`."""
-    parse = _morph().parse(word)[0]
+    parse = morph().parse(word)[0]
     if case != "nomn":
         parse = parse.inflect({case}) or parse
     agreed = parse.make_agree_with_number(abs(n))
@@ -56,7 +48,7 @@ def person_gender(full_name: str) -> str | None:
     for word in full_name.split():
         genders = {
             p.tag.gender
-            for p in _morph().parse(word)
+            for p in morph().parse(word)
             if ("Name" in p.tag or "Patr" in p.tag) and p.tag.gender in ("masc", "femn")
         }
         if len(genders) == 1:
@@ -71,7 +63,7 @@ def agree_with_person(word: str, full_name: str) -> str:
     gender = person_gender(full_name)
     if gender == "masc":
         return word
-    feminine = _morph().parse(word)[0].inflect({"femn"})
+    feminine = morph().parse(word)[0].inflect({"femn"})
     if feminine is None:
         return word
     if gender == "femn":
@@ -85,9 +77,9 @@ def person_in_case(full_name: str, case: str) -> str:
     """A full name ("Иванов Пётр Сергеевич", "Петрова Анна") in `case`. The gender comes
     from the first name or the patronymic; a word the dictionary does not know as part
     of a name stays as written."""
-    morph = _morph()
+    analyser = morph()
     words = full_name.split()
-    parses = [morph.parse(word) for word in words]
+    parses = [analyser.parse(word) for word in words]
     gender = person_gender(full_name)
     out = []
     for word, options in zip(words, parses, strict=True):

@@ -49,7 +49,7 @@ async def serve_channels(app: Any, console: Any | None, *, force_console: bool =
         if settings.telegram_enabled:
             jobs["telegram"] = await _telegram(app, cleanups, webhooks)
         if settings.vk.token and settings.vk.token.get_secret_value():
-            jobs["vk"] = await _vk(app)
+            jobs["vk"] = await _vk(app, cleanups)
         await _web(app, cleanups, webhooks)
         messengers = bool(jobs)
         if not messengers:
@@ -90,7 +90,7 @@ async def messenger_senders(app: Any) -> AsyncIterator[list[str]]:
         if app.settings.vk_enabled:
             from bot.channels.vk import VkChannel
 
-            VkChannel(app)
+            closers.append(VkChannel(app).close)
             reachable.append("vk")
         if app.settings.max_enabled:
             from bot.channels.max import MaxChannel
@@ -185,7 +185,7 @@ async def _telegram(
     return telegram.run()
 
 
-async def _vk(app: Any) -> Coroutine[Any, Any, None]:
+async def _vk(app: Any, cleanups: list[Any]) -> Coroutine[Any, Any, None]:
     from bot.channels.vk import VkChannel
 
     if not app.settings.vk.group_id:
@@ -194,6 +194,7 @@ async def _vk(app: Any) -> Coroutine[Any, Any, None]:
             "the community's numeric id"
         )
     vk = VkChannel(app)
+    cleanups.append(vk.close)
     await vk.check()
     return vk.run()
 

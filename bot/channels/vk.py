@@ -1,13 +1,17 @@
 """The VK channel (vk_api): a community's messages in, replies out through delivery.
 
-`VkApiGroup` (20 requests/s) with an explicit API version and a `requests` session
-that points vk_api's fixed URL at `settings.vk.api_base` (every method call, the
-long-poll server request included; the long-poll server URL VK returns is used as
-given). Bots Long Poll runs in a thread that hands each batch to the inbox (stored with the ts
-to go on from before the next batch is asked for) and reconnects with backoff when the
-network fails. `message_new` and `message_event` (callback buttons,
-answered with messages.sendMessageEventAnswer) become `Incoming` with update_id = the
-event_id.
+Method calls of the delivery path (messages.send, messages.sendMessageEventAnswer) go
+out on aiohttp (`VkMethods`): concurrently, up to the 20 requests/s that the shared
+pacing grants, each with a short timeout. vk_api's own client sends one call at a time
+(it holds a lock for the whole HTTP request) and gives every call the long poll's
+timeout, so at a real network's latency it could not reach the limit. vk_api's
+`VkApiGroup` (explicit API version, a `requests` session that points its fixed URL at
+`settings.vk.api_base`) remains for the start-up check and Bots Long Poll (the
+long-poll server URL VK returns is used as given). Bots Long Poll runs in a thread that
+hands each batch to the inbox (stored with the ts to go on from before the next batch is
+asked for) and reconnects with backoff when the network fails. `message_new` and
+`message_event` (callback buttons, answered with messages.sendMessageEventAnswer) become
+`Incoming` with update_id = the event_id.
 
 Buttons follow what the parent's app can show (`client_info` of their last message):
 inline callback keyboards laid out to fit VK's limits; inline text buttons when the
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import requests
 import vk_api
 from vk_api.bot_longpoll import VkBotLongPoll
@@ -60,6 +65,11 @@ TEMPORARY = {1, 10}  # unknown error; internal server error
 UNREACHABLE = {900, 901, 902}
 # Seconds the start-up check (groups.getById) waits for VK.
 CHECK_TIMEOUT = 10
+# Seconds one method call of the delivery path may take (connecting included).
+CALL_TIMEOUT = 15.0
+CONNECT_TIMEOUT = 10.0
+# Parallel connections: the calls one second's budget of 20 may have in flight, twice.
+POOL_SIZE = 40
 AUTHORIZATION_FAILED = 5
 # Keyboard format invalid; bot features off in the community; wrong button type.
 KEYBOARD_REFUSED = {911, 912, 913}
@@ -148,6 +158,52 @@ class VkApiSession(requests.Session):
                     break
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)
+
+
+class VkMethods:
+    """VK API method calls on aiohttp: POST {api_base}/{method} with the token and the
+    API version, many at once, each with a short timeout. An `error` answer is raised as
+    vk_api's `ApiError`; an HTTP error, a timeout or an unreadable answer as
+    `TemporaryFailure`."""
+
+    def __init__(self, token: str, api_version: str, api_base: str) -> None:
+        self._token = token
+        self.api_version = api_version
+        self.api_base = api_base.rstrip("/") + "/"
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE),
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT, connect=CONNECT_TIMEOUT),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def call(self, method: str, values: dict[str, Any]) -> Any:
+        form = {key: str(value) for key, value in values.items() if value is not None}
+        form["access_token"] = self._token
+        form["v"] = self.api_version
+        try:
+            async with self.session.post(self.api_base + method, data=form) as response:
+                if response.status != 200:
+                    raise TemporaryFailure(f"vk: HTTP {response.status}")
+                data = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise TemporaryFailure(f"vk: {type(exc).__name__}") from exc
+        if not isinstance(data, dict):
+            raise TemporaryFailure("vk: an answer that is not a JSON object")
+        if "error" in data:
+            error = data["error"] if isinstance(data["error"], dict) else {}
+            error.setdefault("error_code", 0)
+            raise ApiError(None, method, values, data, error)
+        return data.get("response")
 
 
 def fit_keyboard(
@@ -265,6 +321,7 @@ class VkChannel:
         # Calls are paced by Delivery (bot/pacing.py, shared by every process on this token);
         # vk_api's own spacing of 1/20 s after each answer would hold them under the limit.
         self.vk.RPS_DELAY = 0.0
+        self.methods = VkMethods(cfg.token.get_secret_value(), cfg.api_version, cfg.api_base)
         self.keys = PayloadKeys(app.db)
         self.sender = VkSender(self)
         self.delivery.register(CHANNEL, self.sender, limits, key=cfg.token.get_secret_value())
@@ -285,10 +342,15 @@ class VkChannel:
             self._clients.popitem(last=False)
 
     async def call(self, method: str, values: dict[str, Any]) -> Any:
+        """One method call of the delivery path (see `VkMethods`), its failure as
+        delivery sees it."""
         try:
-            return await asyncio.to_thread(self.vk.method, method, values)
+            return await self.methods.call(method, values)
         except (VkApiError, requests.RequestException, ValueError) as exc:
             raise _delivery_exception(exc) from exc
+
+    async def close(self) -> None:
+        await self.methods.close()
 
     # -- outgoing ---------------------------------------------------------------------
     async def layout(
@@ -520,3 +582,4 @@ class VkChannel:
             await stopped.wait()
         finally:
             self._stopping.set()
+            await self.close()

@@ -11,7 +11,6 @@ compares this with TF-IDF cosine and with Snowball stems on the dev set.
 from __future__ import annotations
 
 import heapq
-import logging
 import math
 import re
 from collections import Counter, defaultdict
@@ -22,6 +21,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from handlers.faq.kb import Entry, KnowledgeBase, Lexicon
+from texts.morph import analyzer as morph
 
 _WORD = re.compile(r"[0-9a-zа-я]+")
 _CYRILLIC = re.compile(r"[а-я]")
@@ -41,15 +41,6 @@ def normalise(text: str, lookalikes: dict[int, str] | None = None) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _morph():
-    import pymorphy3
-
-    # Its "loading dictionaries" notes are not news to an administrator.
-    logging.getLogger("pymorphy3").setLevel(logging.WARNING)
-    return pymorphy3.MorphAnalyzer()
-
-
-@lru_cache(maxsize=1)
 def _stemmer():
     import snowballstemmer
 
@@ -60,12 +51,12 @@ def _stemmer():
 def lemma(word: str) -> str:
     if not _CYRILLIC.search(word):
         return word
-    return _morph().parse(word)[0].normal_form.replace("ё", "е")
+    return morph().parse(word)[0].normal_form.replace("ё", "е")
 
 
 @lru_cache(maxsize=200_000)
 def known(word: str) -> bool:
-    return not _CYRILLIC.search(word) or _morph().word_is_known(word)
+    return not _CYRILLIC.search(word) or morph().word_is_known(word)
 
 
 @lru_cache(maxsize=200_000)
@@ -73,7 +64,7 @@ def thing(word: str) -> bool:
     """A dictionary noun: the name of a thing ("ипотека", "врач"), not a typo or a verb."""
     if not _CYRILLIC.search(word) or not known(word):
         return False
-    return _morph().parse(word)[0].tag.POS == "NOUN"
+    return morph().parse(word)[0].tag.POS == "NOUN"
 
 
 @lru_cache(maxsize=200_000)

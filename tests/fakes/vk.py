@@ -7,7 +7,13 @@ keyboards while the community's bot features are off → error 912, users who di
 allow messages → error 901), messages.sendMessageEventAnswer once per fresh event,
 and a Bots Long Poll server (`act=a_check`, `wait` ≤ 90, message_new with
 client_info, message_event with an object payload, `failed` 1/2/3) at its own address,
-as VK returns it from groups.getLongPollServer."""
+as VK returns it from groups.getLongPollServer.
+
+`latency` puts a network between the bot and the fake: every answer (a method call's,
+a long-poll check's) comes that many seconds after the request; `inbound` is the share
+of it spent before VK sees the request (where the 20 requests/s are counted), the rest
+on the way back. The fake records when each method call was counted and answered
+(`spans`) and the most calls it had in flight at once (`most_in_flight`)."""
 
 from __future__ import annotations
 
@@ -110,9 +116,20 @@ def _keyboard(raw: str) -> tuple[list[list[tuple[str, str, str]]], bool]:
 
 class FakeVk(Server):
     def __init__(
-        self, token: str = "vk1.a.TEST", group_id: int = 777, *, per_second: int = 20
+        self,
+        token: str = "vk1.a.TEST",
+        group_id: int = 777,
+        *,
+        per_second: int = 20,
+        latency: float = 0.0,
+        inbound: float = 0.0,
     ) -> None:
         super().__init__()
+        self.latency = latency
+        self.inbound = inbound
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.spans: list[tuple[str, float, float]] = []  # method, counted, answered
         self.token = token
         self.group_id = group_id
         self.window = Window(per_second)
@@ -194,6 +211,21 @@ class FakeVk(Server):
 
     # -- the API ----------------------------------------------------------------------
     async def _method(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency * self.inbound)
+            counted = time.monotonic()
+            response = await self._answer(request)
+            if self.latency:
+                await asyncio.sleep(self.latency * (1 - self.inbound))
+            self.spans.append((request.match_info["method"], counted, time.monotonic()))
+            return response
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         faulty = await self.fault(request, self._faulty)
         if faulty is not None:
@@ -329,6 +361,14 @@ class FakeVk(Server):
         self.events = [(t, event) for t, event in self.events if t < from_ts]
 
     async def _longpoll(self, request: web.Request) -> web.Response:
+        if self.latency:
+            await asyncio.sleep(self.latency * self.inbound)
+        response = await self._check(request)
+        if self.latency:
+            await asyncio.sleep(self.latency * (1 - self.inbound))
+        return response
+
+    async def _check(self, request: web.Request) -> web.Response:
         """Bots Long Poll (dev.vk.com/ru/api/bots-long-poll/getting-started): `failed: 1`
         the event history is out of date or partly lost, go on with the `ts` given;
         `failed: 2` the key expired, get a new key with groups.getLongPollServer (the
