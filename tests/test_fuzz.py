@@ -247,7 +247,10 @@ class World:
         await self.settle()
         assert not self.errors, [r.getMessage() for r in self.errors][:3]
         for name, fake in (("telegram", self.telegram), ("vk", self.vk), ("max", self.max)):
-            assert not fake.rejected, (name, fake.rejected[:3])
+            # flood control (waited out, then sent) is pacing, not a rule the reply broke
+            refused = [r for r in fake.rejected if not _flood_control(r)]
+            fake.rejected.clear()
+            assert not refused, (name, refused[:3])
         async with self.app.db.session() as session:
             failed = await session.scalar(
                 select(func.count())
@@ -265,6 +268,10 @@ class World:
         for fake in (self.telegram, self.vk, self.max):
             for sent in fake.sent:
                 assert VICTIM_CHILD not in sent.text and "913 555" not in sent.text
+
+
+def _flood_control(refusal: str) -> bool:
+    return "429" in refusal or "Too Many Requests" in refusal or refusal.startswith("6:")
 
 
 @pytest.fixture(scope="module")

@@ -166,8 +166,11 @@ class VkMethods:
     vk_api's `ApiError`; an HTTP error, a timeout or an unreadable answer as
     `TemporaryFailure`."""
 
-    def __init__(self, token: str, api_version: str, api_base: str) -> None:
+    def __init__(
+        self, token: str, api_version: str, api_base: str, timeout: float = CALL_TIMEOUT
+    ) -> None:
         self._token = token
+        self.timeout = timeout
         self.api_version = api_version
         self.api_base = api_base.rstrip("/") + "/"
         self._session: aiohttp.ClientSession | None = None
@@ -177,7 +180,7 @@ class VkMethods:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=POOL_SIZE),
-                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT, connect=CONNECT_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=CONNECT_TIMEOUT),
             )
         return self._session
 
@@ -321,7 +324,12 @@ class VkChannel:
         # Calls are paced by Delivery (bot/pacing.py, shared by every process on this token);
         # vk_api's own spacing of 1/20 s after each answer would hold them under the limit.
         self.vk.RPS_DELAY = 0.0
-        self.methods = VkMethods(cfg.token.get_secret_value(), cfg.api_version, cfg.api_base)
+        self.methods = VkMethods(
+            cfg.token.get_secret_value(),
+            cfg.api_version,
+            cfg.api_base,
+            timeout=self.delivery.request_timeout,
+        )
         self.keys = PayloadKeys(app.db)
         self.sender = VkSender(self)
         self.delivery.register(CHANNEL, self.sender, limits, key=cfg.token.get_secret_value())
