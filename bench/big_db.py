@@ -211,6 +211,14 @@ async def build(url: str, schema: str, parents: int, requests: int, transcript: 
         await fill(db, TranscriptEntry.__table__, transcript, entry)
     if db.dialect == "postgresql":
         async with db.engine.begin() as conn:
+            # rows went in with explicit ids: move the id sequences past them
+            for table in ("users", "children", "programs"):
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
             await conn.execute(text("ANALYZE"))
     await db.close()
     print(f"done in {time.monotonic() - started:.1f} s")

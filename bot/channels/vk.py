@@ -65,7 +65,8 @@ TEMPORARY = {1, 10}  # unknown error; internal server error
 UNREACHABLE = {900, 901, 902}
 # Seconds the start-up check (groups.getById) waits for VK.
 CHECK_TIMEOUT = 10
-# Seconds one method call of the delivery path may take (connecting included).
+# Seconds one method call of the delivery path may take (connecting included), unless
+# `[delivery] request_timeout_seconds` says otherwise.
 CALL_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 10.0
 # Parallel connections: the calls one second's budget of 20 may have in flight, twice.
@@ -170,9 +171,9 @@ class VkMethods:
         self, token: str, api_version: str, api_base: str, timeout: float = CALL_TIMEOUT
     ) -> None:
         self._token = token
-        self.timeout = timeout
         self.api_version = api_version
         self.api_base = api_base.rstrip("/") + "/"
+        self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -180,7 +181,9 @@ class VkMethods:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=POOL_SIZE),
-                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=CONNECT_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(
+                    total=self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)
+                ),
             )
         return self._session
 
@@ -324,6 +327,7 @@ class VkChannel:
         # Calls are paced by Delivery (bot/pacing.py, shared by every process on this token);
         # vk_api's own spacing of 1/20 s after each answer would hold them under the limit.
         self.vk.RPS_DELAY = 0.0
+        # sends and button answers: `delivery.request_timeout_seconds` each, many at once
         self.methods = VkMethods(
             cfg.token.get_secret_value(),
             cfg.api_version,
