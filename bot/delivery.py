@@ -509,9 +509,29 @@ class Delivery:
                 reply, None, exc.reason, release=owner, event=who, outcome="failed"
             )
         self.telemetry.sent(channel, kind, reply.transcript_id)
-        return True, await self._record(
-            reply, message_id, None, release=owner, event=who, outcome="sent"
+        return True, await self._record_sent(
+            reply, message_id, release=owner, event=who, outcome="sent"
         )
+
+    async def _record_sent(self, reply: Reply, message_id: str | None, **options: Any) -> bool:
+        """Write that a row went out. This must not fail on a database hiccup (no pooled
+        connection free in time on a loaded machine, a dropped connection): a row left
+        pending is sent again by the sweep, and the parent would get it twice. Retried
+        until it is written."""
+        failures = 0
+        while True:
+            try:
+                return await self._record(reply, message_id, None, **options)
+            except Exception as exc:
+                failures += 1
+                delay = self.backoff(failures)
+                log.warning(
+                    "delivery: recording sent row %s failed (%s); again in %.1fs",
+                    reply.transcript_id,
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     async def _still_pending(self, reply: Reply) -> bool:
         async with self.db.session() as session:

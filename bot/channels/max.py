@@ -368,7 +368,8 @@ class MaxChannel:
         """Apply what an update says about the parent (stopped or started the bot), answer
         a pressed button at once, and return the message for the engine, if any."""
         kind = update.get("update_type")
-        user = update.get("user") or {}
+        user = update.get("user")
+        user = user if isinstance(user, dict) else {}
         if kind in ("bot_started", "bot_stopped") and user.get("user_id"):
             reachable = kind == "bot_started"
             log.info("max: a parent %s the bot", "started" if reachable else "stopped")
@@ -404,8 +405,11 @@ class MaxChannel:
     async def _answer(self, callback: dict[str, Any]) -> None:
         """Answers count against the token's 30 requests a second and have their own 2 a
         second per chat, apart from the messages'."""
+        if not isinstance(callback, dict):
+            return
         callback_id = str(callback.get("callback_id") or "")
-        user_id = str((callback.get("user") or {}).get("user_id") or "")
+        user = callback.get("user")
+        user_id = str(user.get("user_id") or "") if isinstance(user, dict) else ""
         if not callback_id:
             return
         try:

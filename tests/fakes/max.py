@@ -468,7 +468,7 @@ class FakeMax(Server):
             raise ApiError(404, "chat.not.found", f"Dialog with user {user_id} not found")
         mid = f"mid.{next(self._mids):016x}"
         sent = Sent(user_id, mid, text or "", buttons, body.get("format"))
-        self.sent.append(sent)
+        self.accepted(sent)
         await self.notify()
         return {
             "message": {

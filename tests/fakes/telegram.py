@@ -478,7 +478,7 @@ class FakeTelegram(Server):
             raise ApiError(400, "Bad Request: message is too long")
         buttons = self._keyboard(params.get("reply_markup"))
         sent = Sent(chat_id, next(self._message_ids), text, buttons)
-        self.sent.append(sent)
+        self.accepted(sent)
         await self.notify()
         return {
             "message_id": sent.message_id,

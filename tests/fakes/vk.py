@@ -333,7 +333,7 @@ class FakeVk(Server):
         if random_id and (peer_id, random_id) in self._seen_random:
             return self._seen_random[(peer_id, random_id)]
         sent = Sent(peer_id, next(self._message_ids), text, random_id, buttons, inline)
-        self.sent.append(sent)
+        self.accepted(sent)
         if random_id:
             self._seen_random[(peer_id, random_id)] = sent.message_id
         await self.notify()
