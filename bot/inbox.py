@@ -39,6 +39,9 @@ class Inbox:
     LEASE = timedelta(seconds=120)
     SWEEP_SECONDS = 10.0
     SWEEP_BATCH = 500
+    # Seconds before looking again at a parent whose turn another process holds.
+    BUSY_WAIT = 0.02
+    BUSY_WAIT_MAX = 0.5
 
     def __init__(self, db: Database, engine: DialogueEngine, delivery: Delivery) -> None:
         self.db = db
@@ -96,7 +99,19 @@ class Inbox:
                 self._received.pop(next(iter(self._received)))
             self._received[row_id] = arrived
             self._schedule(row_id, message)
+        if self.shared:
+            # An update stored before (by a process that was killed before handling it,
+            # and sent again by the platform) is this parent's turn as well.
+            fresh = {id(message) for _, message in stored}
+            for message in messages:
+                if message.update_id is not None and id(message) not in fresh:
+                    self._schedule(0, message)
         return len(stored)
+
+    @property
+    def shared(self) -> bool:
+        """PostgreSQL: other processes may store and handle this database's updates."""
+        return self.db.dialect == "postgresql"
 
     async def _save_cursor(self, session: Any, channel: str, value: str) -> None:
         row = await session.get(ChannelCursor, channel)
@@ -113,13 +128,58 @@ class Inbox:
 
     # -- handling -------------------------------------------------------------------------
     def _schedule(self, row_id: int, message: Incoming) -> None:
+        key = (message.channel, message.user_id)
+        if self.shared:
+            # A signal only: the parent's worker handles every stored row of theirs.
+            self._queues.setdefault(key, deque()).append((row_id, message))
+            if key not in self._workers:
+                self._workers[key] = asyncio.create_task(self._work_shared(key), name="inbox")
+            return
         if row_id in self._scheduled:
             return
         self._scheduled.add(row_id)
-        key = (message.channel, message.user_id)
         self._queues.setdefault(key, deque()).append((row_id, message))
         if key not in self._workers:
             self._workers[key] = asyncio.create_task(self._work(key), name="inbox")
+
+    async def _work_shared(self, key: tuple[str, str]) -> None:
+        """PostgreSQL: take the parent's turn and handle their stored updates, oldest
+        first, whichever process stored them, until none is left. While another process
+        holds the turn it handles them; this one looks again shortly, until the rows are
+        gone (a holder that dies lets go of the lock with its connection)."""
+        queue = self._queues[key]
+        wait = self.BUSY_WAIT
+        try:
+            while True:
+                queue.clear()
+                try:
+                    turn = await self.engine.handle_next(*key)
+                except Exception as exc:
+                    # The database failing: the rows stay; the sweep tries them again.
+                    log.warning("inbox: a stored update not handled yet: %s", type(exc).__name__)
+                    return
+                if turn.busy:
+                    await asyncio.sleep(wait)
+                    wait = min(wait * 2, self.BUSY_WAIT_MAX)
+                    continue
+                wait = self.BUSY_WAIT
+                if turn.row_id is None:
+                    if queue:  # stored while this worker looked: look again
+                        continue
+                    return
+                assert turn.incoming is not None
+                current_update.set(f"{key[0]}:{turn.incoming.update_id}")
+                log.debug("handled: %d replies", len(turn.replies))
+                current_update.set(None)
+                arrived = self._received.pop(turn.row_id, None) or turn.incoming.time.timestamp()
+                if turn.replies:
+                    self.telemetry.awaiting_reply(turn.replies[0].transcript_id, key[0], arrived)
+                    self.delivery.submit(turn.replies)
+        finally:
+            current_update.set(None)
+            del self._workers[key]
+            if not queue:
+                self._queues.pop(key, None)
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
@@ -178,7 +238,7 @@ class Inbox:
         while self.running:
             await asyncio.sleep(self.SWEEP_SECONDS)
             try:
-                await self.sweep()
+                await self.sweep(take_dead=True)
             except Exception as exc:
                 log.warning("inbox sweep failed: %s", type(exc).__name__)
 
