@@ -121,17 +121,17 @@ async def test_three_processes_two_web_workers_one_killed(
             for chat, messages in talk.items():
                 if k < len(messages):
                     await fake_telegram.message(chat, messages[k])
-        await wait_until(lambda: fake_telegram.pushed >= UPDATES // 2, limit=60)
+        await wait_until(lambda: fake_telegram.pushed >= UPDATES // 2, limit=300)
         webs[0].kill()
         failures = fake_telegram.push_failures
         await asyncio.sleep(1)
         webs[0].start()
-        await wait_until(lambda: fake_telegram.pushed >= UPDATES, limit=90)
+        await wait_until(lambda: fake_telegram.pushed >= UPDATES, limit=300)
 
         def answered() -> int:
             return sum(min(len(fake_telegram.to(chat)), len(m)) for chat, m in talk.items())
 
-        await wait_until(lambda: answered() == UPDATES, limit=150)
+        await wait_until(lambda: answered() == UPDATES, limit=400)
         took = time.monotonic() - start
         await asyncio.sleep(2)  # late duplicates, if any, would come now
     finally:
@@ -148,6 +148,59 @@ async def test_three_processes_two_web_workers_one_killed(
     times = sorted(m.at for m in fake_telegram.sent if m.at >= start)
     assert all(b - a >= 1.0 for a, b in zip(times, times[30:], strict=False))
     print(f"{UPDATES} updates answered in {took:.1f}s; {fake_telegram.push_failures} failed pushes")
+
+
+async def test_webhook_is_answered_before_the_replies_are_sent(settings, fake_telegram, fake_vk):
+    """Telegram is answered once the update is stored: while Telegram holds every
+    sendMessage (as during flood control), the webhook's answer has already come."""
+    from bot.app import build_app
+    from bot.channels.telegram import TelegramChannel
+    from bot.web import create_web_app, serve
+    from bot.web.telegram import SECRET_HEADER
+    from tests.messengers import messenger_settings
+
+    configured = messenger_settings(
+        settings,
+        fake_telegram,
+        fake_vk,
+        mode="webhook",
+        webhook_url="https://bot.example.org/tg/hook",
+        webhook_secret=SECRET,
+    )
+    app = build_app(configured)
+    await app.start()
+    telegram = TelegramChannel(app)
+    await app.serve()
+    runner = await serve(create_web_app(app, telegram), "127.0.0.1", 0)
+    fake_telegram.chats.add(1401)
+    fake_telegram.hold_sends = True
+    host, port = runner.addresses[0][:2]
+    update = {
+        "update_id": 7,
+        "message": {
+            "message_id": 5,
+            "date": 1_700_000_000,
+            "chat": {"id": 1401, "type": "private"},
+            "from": {"id": 1401, "is_bot": False, "first_name": "Мама"},
+            "text": "/help",
+        },
+    }
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"http://{host}:{port}/tg/hook", json=update, headers={SECRET_HEADER: SECRET}
+            ) as answer:
+                assert answer.status == 200
+        await wait_until(lambda: fake_telegram.held >= 1)
+        assert not fake_telegram.to(1401)  # answered Telegram, the reply still waiting
+        fake_telegram.release()
+        await wait_until(lambda: len(fake_telegram.to(1401)) == 1)
+        assert fake_telegram.to(1401)[0].text.startswith(HELP)
+    finally:
+        fake_telegram.release()
+        await runner.cleanup()
+        await telegram.close()
+        await app.close()
 
 
 # -- refused layouts ------------------------------------------------------------------
