@@ -39,6 +39,9 @@ class Inbox:
     LEASE = timedelta(seconds=120)
     SWEEP_SECONDS = 10.0
     SWEEP_BATCH = 500
+    # Parents handled at once by one process (PostgreSQL): the rest wait their turn, so
+    # the database pool keeps connections for storing what the webhooks receive.
+    MAX_HANDLING = 8
     # Seconds before looking again at a parent whose turn another process holds.
     BUSY_WAIT = 0.02
     BUSY_WAIT_MAX = 0.5
@@ -56,6 +59,7 @@ class Inbox:
         # reply latency; updates taken over from a stopped process use their own time.
         self._received: dict[int, float] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._handling: asyncio.Semaphore | None = None
         self.running = False
 
     # -- in -------------------------------------------------------------------------------
@@ -149,11 +153,14 @@ class Inbox:
         gone (a holder that dies lets go of the lock with its connection)."""
         queue = self._queues[key]
         wait = self.BUSY_WAIT
+        if self._handling is None:
+            self._handling = asyncio.Semaphore(self.MAX_HANDLING)
         try:
             while True:
                 queue.clear()
                 try:
-                    turn = await self.engine.handle_next(*key)
+                    async with self._handling:
+                        turn = await self.engine.handle_next(*key)
                 except Exception as exc:
                     # The database failing: the rows stay; the sweep tries them again.
                     log.warning("inbox: a stored update not handled yet: %s", type(exc).__name__)

@@ -291,7 +291,7 @@ class FakeTelegram(Server):
     async def _push_one(self, update: dict[str, Any]) -> None:
         assert self._connections is not None
         if self._client is None:
-            self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         while True:
             if self.webhook and self.allowed_updates & update.keys():
                 url = self.push_targets[self._turn % len(self.push_targets)]
