@@ -7,7 +7,12 @@ cursor when it has one) before the channel confirms the batch to the platform
 Each stored update is then handled by the dialogue engine, in order per parent; the
 engine deletes the row in the transaction that handles it. Rows left by a crash are
 handled after the restart (or, on PostgreSQL, by another process once their lease
-ran out). A re-delivered update is stored once and handled once.
+ran out or their process is gone). A re-delivered update is stored once and handled once.
+
+On PostgreSQL several processes store updates into one inbox: a parent's updates are
+handled by whichever process takes the parent's turn (an advisory lock), oldest first
+(`DialogueEngine.handle_next`), so two web workers that received consecutive updates
+of one parent never handle them at once or out of order.
 """
 
 from __future__ import annotations

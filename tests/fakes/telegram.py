@@ -8,7 +8,9 @@ not found" for a chat that never wrote to the bot); flood control (429 with
 parameters.retry_after beyond 30 messages/s or a chat's burst), blocked users (403),
 answerCallbackQuery only for a fresh query, setMyCommands, and setWebhook with its
 secret_token rules. Parents can send text, media, locations, contacts, edit messages,
-block and unblock the bot, and write in groups."""
+block and unblock the bot, and write in groups. With `push_to(urls)` the fake delivers
+updates as Telegram does to a webhook: POSTed to the bot's workers in turn, a failed
+push tried again on the next, one chat's updates one at a time."""
 
 from __future__ import annotations
 
