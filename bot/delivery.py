@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import exists, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.pacing import MAX_LIMITS, TELEGRAM_LIMITS, VK_LIMITS, Limiter, Limits, Pacing  # noqa: F401
 from bot.telemetry import Telemetry
@@ -130,6 +132,7 @@ class Delivery:
     BATCH = 10  # rows read per query while draining one chat
     MAX_CHATS = 1000  # chats being sent at once by one process
     FLUSH_WAIT = 60.0  # how long flush() waits for rows another worker is sending
+    RECORD_ATTEMPTS = 6  # tries to record that a message was sent (the pool was busy)
 
     def __init__(
         self,
@@ -498,7 +501,17 @@ class Delivery:
                 return False, await self._record(reply, None, exc.reason, release=owner)
             return True, await self._record(reply, None, exc.reason, release=owner)
         self.telemetry.sent(channel, kind, reply.transcript_id)
-        return True, await self._record(reply, message_id, None, release=owner)
+        # The platform has the message: a row left pending now would be sent again, so a
+        # busy pool or a dropped connection is waited out rather than given up on.
+        for attempt in range(self.RECORD_ATTEMPTS):
+            try:
+                return True, await self._record(reply, message_id, None, release=owner)
+            except (PoolTimeout, OperationalError, InterfaceError) as exc:
+                if attempt == self.RECORD_ATTEMPTS - 1:
+                    raise
+                log.info("delivery: recording a sent message again (%s)", type(exc).__name__)
+                await asyncio.sleep(min(self.BACKOFF_MAX, self.BACKOFF_BASE * 2**attempt))
+        raise AssertionError("unreachable")
 
     async def _still_pending(self, reply: Reply) -> bool:
         async with self.db.session() as session:
