@@ -1,8 +1,13 @@
-"""A burst of parents at once through one process, against the fake Telegram and VK APIs
-with the platforms' limits on (Telegram 30 messages/s overall and a per-chat burst, VK 20
-requests/s per token).
+"""A burst of parents at once through one process, against the fake Telegram, VK and MAX
+APIs with the platforms' limits on (Telegram 30 messages/s overall and a per-chat burst,
+VK 20 requests/s per token, MAX 30 requests/s per token, sends and polls alike, and 2
+messages a second per chat).
 
-Three bursts per messenger: "replies", PARENTS parents each send /help at the same moment
+Four bursts per messenger: "process", the deployed shape: `navbot run` in a process of
+its own (as the fakes are, for it, a remote API: their CPU is not the bot's) and PARENTS
+parents each send /help at the same moment; it also prints the bot process's CPU time per
+reply. The other three run the bot inside this process, beside the fakes: "replies",
+PARENTS parents each send /help at the same moment
 and every one gets one reply (the whole path: polling, dialogue engine, database,
 delivery); "notices", the bot notifies PARENTS parents at once, as reminders go out
 (delivery and the transcript); "pacing", one message to each through the delivery path
@@ -17,6 +22,7 @@ From the send times the fake recorded it prints, per burst:
 * the flood-control answers (429 / VK error 6) and duplicate replies (both should be 0).
 
     .venv/bin/python -m bench.burst [--parents 300] [--database URL]
+        [--messenger telegram,vk,max] [--mode process,replies,notices,pacing]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 import uuid
@@ -37,13 +44,16 @@ from sqlalchemy import func, select
 
 from bench.catalogue import pg_execute
 from bot.app import App, build_app
+from bot.channels.max import MaxChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.vk import VkChannel
 from bot.config import Settings
 from handlers.core import Reply
 from storage.models import TranscriptEntry, User
+from tests.fakes.max import FakeMax
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
+from tests.processes import Bot
 
 FIRST_PARENT = 200_000
 
@@ -97,6 +107,14 @@ class Platform:
     ready: Callable[[], bool]
     sent: Callable[[], list[tuple[int, str, float]]]  # chat, text, when
     floods: Callable[[], int]
+    process: dict[str, Any]  # how tests.processes.Bot is told about the fake
+    kind: str = ""  # the channel's name in the database
+    requests: Callable[[], int] = lambda: 0  # every API call the fake got (MAX counts all)
+
+    def prepare(self, users: range) -> None:
+        """Parents who can be written to (MAX: they opened a dialog with the bot)."""
+        if isinstance(self.fake, FakeMax):
+            self.fake.dialogs.update(users)
 
 
 def telegram() -> Platform:
@@ -114,6 +132,8 @@ def telegram() -> Platform:
         lambda: any(method == "getUpdates" for method, _ in fake.calls),
         lambda: [(m.chat_id, m.text, m.at) for m in fake.sent],
         lambda: sum("Too Many Requests" in r for r in fake.rejected),
+        {"telegram": fake},
+        "telegram",
     )
 
 
@@ -139,7 +159,82 @@ def vk() -> Platform:
         lambda: fake.lp_connects > 0,
         lambda: [(m.peer_id, m.text, m.at) for m in fake.sent],
         lambda: sum(r.startswith(("6:", "9:")) for r in fake.rejected),
+        {"vk": fake},
+        "vk",
     )
+
+
+def max_() -> Platform:
+    fake = FakeMax()  # the real limits: 30 requests/s per token, 2 messages/s per chat
+
+    def settings() -> dict[str, Any]:
+        return {"max": {"token": fake.token, "api_base": fake.base, "polling_timeout": 1}}
+
+    return Platform(
+        "MAX",
+        30,
+        fake,
+        settings,
+        MaxChannel,
+        lambda: any(path == "/updates" for _, path, _ in fake.calls),
+        lambda: [(m.user_id, m.text, m.at) for m in fake.sent],
+        lambda: sum("429" in r for r in fake.rejected),
+        {"max_fake": fake},
+        "max",
+        lambda: len(fake.calls),
+    )
+
+
+PLATFORMS = {"telegram": telegram, "vk": vk, "max": max_}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def burst_process(platform: Platform, database: dict[str, str], parents: int) -> None:
+    """`navbot run` as deployed, in its own process; the fake here. One parent first warms
+    the bot up (start-up and the first queries are not the burst's), then PARENTS write
+    /help at the same moment."""
+    fake = platform.fake
+    await fake.start()
+    users = range(FIRST_PARENT, FIRST_PARENT + parents)
+    warm = FIRST_PARENT - 1
+    platform.prepare(range(warm, FIRST_PARENT + parents))
+    with tempfile.TemporaryDirectory() as folder:
+        bot = Bot(Path(folder), database, **platform.process)
+        bot.start()
+        try:
+            await _wait_for(platform.ready, 60)
+            await fake.message(warm, "/help")
+            await _wait_for(lambda: any(chat == warm for chat, _, _ in platform.sent()), 60)
+            await asyncio.sleep(1.5)  # the warm-up's answer out of every window
+            assert bot.proc is not None
+            cpu = _cpu_seconds(bot.proc.pid)
+            requests = platform.requests()
+            pushed = time.monotonic()
+            for user in users:
+                await fake.message(user, "/help")
+            answered = lambda: {c for c, _, _ in platform.sent() if c != warm}  # noqa: E731
+            await _wait_for(lambda: len(answered()) >= parents, 300)
+            finished = time.monotonic()
+            cpu = _cpu_seconds(bot.proc.pid) - cpu
+            requests = platform.requests() - requests
+            await asyncio.sleep(1.0)  # anything sent twice would arrive by now
+        finally:
+            bot.stop()
+            await fake.stop()
+    sent = [item for item in platform.sent() if item[0] != warm]
+    dups = sum(n - 1 for n in Counter((chat, text) for chat, text, _ in sent).values())
+    name = f"{platform.name} process"
+    report(name, platform.limit, pushed, [at for _, _, at in sent], platform.floods(), dups)
+    extra = ""
+    if requests:
+        rate = requests / (finished - pushed)
+        extra = f"   all API requests {rate:5.1f}/s ({rate / platform.limit:6.1%} of the limit)"
+    print(f"{'':<9} bot CPU {cpu * 1000 / len(sent):5.1f} ms per reply{extra}")
 
 
 async def burst(platform: Platform, base: dict[str, Any], parents: int, mode: str) -> None:
@@ -154,6 +249,7 @@ async def burst(platform: Platform, base: dict[str, Any], parents: int, mode: st
     await app.serve()
     task = asyncio.create_task(channel.run())
     users = range(FIRST_PARENT, FIRST_PARENT + parents)
+    platform.prepare(users)
     try:
         await _wait_for(platform.ready, 20)
         pushed = time.monotonic()
@@ -186,7 +282,7 @@ async def burst(platform: Platform, base: dict[str, Any], parents: int, mode: st
 
 
 async def _notify_all(app: App, platform: Platform, users: range) -> None:
-    channel = "telegram" if platform.name == "Telegram" else "vk"
+    channel = platform.kind
     async with app.db.session() as session:
         rows = [
             User(channel=channel, platform_user_id=str(u), chat_id=str(u), name="") for u in users
@@ -194,13 +290,15 @@ async def _notify_all(app: App, platform: Platform, users: range) -> None:
         session.add_all(rows)
         await session.flush()
         ids = [row.id for row in rows]
+    platform.prepare(users)
     if isinstance(platform.fake, FakeTelegram):
         platform.fake.chats.update(users)  # they wrote to the bot before
     await asyncio.gather(*(app.delivery.notify(i, [Reply("Приём документов")]) for i in ids))
 
 
 async def _deliver_all(app: App, platform: Platform, users: range) -> None:
-    channel = "telegram" if platform.name == "Telegram" else "vk"
+    channel = platform.kind
+    platform.prepare(users)
     if isinstance(platform.fake, FakeTelegram):
         platform.fake.chats.update(users)
     sender = app.delivery.senders[channel]
@@ -212,11 +310,12 @@ async def _deliver_all(app: App, platform: Platform, users: range) -> None:
     await asyncio.gather(*(send(str(u)) for u in users))
 
 
-async def main(parents: int, database: str) -> None:
+async def main(parents: int, database: str, messengers: list[str], modes: list[str]) -> None:
     where = database.split("://")[0] if database else "SQLite"
     print(f"{parents} parents at once through one process, database: {where}, limits on")
-    for make in (telegram, vk):
-        for mode in ("replies", "notices", "pacing"):
+    for name in messengers:
+        for mode in modes:
+            make = PLATFORMS[name]
             schema = f"bench_{uuid.uuid4().hex[:8]}" if database else ""
             if schema:
                 await pg_execute(database, f'CREATE SCHEMA "{schema}"')
@@ -227,7 +326,10 @@ async def main(parents: int, database: str) -> None:
                         "bot": {"data_dir": folder},
                         "database": {"url": url, "schema_name": schema},
                     }
-                    await burst(make(), base, parents, mode)
+                    if mode == "process":
+                        await burst_process(make(), base["database"], parents)
+                    else:
+                        await burst(make(), base, parents, mode)
             finally:
                 if schema:
                     await pg_execute(database, f'DROP SCHEMA "{schema}" CASCADE')
@@ -241,5 +343,9 @@ if __name__ == "__main__":
         default="",
         help="database URL (default: a fresh SQLite file); PostgreSQL runs in a throw-away schema",
     )
+    parser.add_argument("--messenger", default="telegram,vk,max")
+    parser.add_argument("--mode", default="process,replies,notices,pacing")
     options = parser.parse_args()
-    asyncio.run(main(options.parents, options.database))
+    messengers = options.messenger.split(",")
+    modes = options.mode.split(",")
+    asyncio.run(main(options.parents, options.database, messengers, modes))

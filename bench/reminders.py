@@ -2,7 +2,7 @@
 project's fake Bot API and VK API with their real limits enforced (Telegram 30 messages/s
 overall and a per-chat bucket; VK 20 requests/s per community token).
 
-    python bench/reminders.py [--count 10000] [--database URL]
+    python bench/reminders.py [--count 10000] [--database URL] [--process]
 
 COUNT parents, half in Telegram and half in VK, each with one reminder due now. The
 ticker (bot.scheduler.queue_due_reminders, once a second as in `navbot run`) moves them
@@ -10,6 +10,10 @@ to the outbox; the delivery worker (bot.delivery) sends them through the channel
 senders. Prints, per platform: messages/s against the platform's limit, 429
 (flood-control) answers, duplicates (a parent who got the reminder twice) and losses (a
 parent who got nothing).
+
+With --process the bot is `navbot run` in a process of its own, as deployed (ticker and
+delivery worker inside it), and the fakes stay in this process: the bot pays only for its
+own CPU, as against the real APIs.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from bot.scheduler import queue_due_reminders
 from storage.models import Reminder, TranscriptEntry, User, utcnow
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
+from tests.processes import Bot
 from texts import REGIONS_DIR
 
 LIMITS = {"telegram": 30.0, "vk": 20.0}
@@ -191,6 +196,68 @@ async def run(count: int, database: dict[str, str], per_tick: int = 0) -> None:
     await vk_fake.stop()
 
 
+async def run_process(count: int, database: dict[str, str]) -> None:
+    telegram_fake, vk_fake = FakeTelegram(), FakeVk()
+    await telegram_fake.start()
+    await vk_fake.start()
+    half = count // 2
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        regions = any_hour_region(folder / "r")
+        database = database or {"url": f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}"}
+        # the schema and the due reminders first, as a deployed database holds them
+        app = build_app(
+            Settings(
+                bot={"data_dir": folder / "data", "regions_dir": regions},
+                database=database,
+                catalogue={"load_sample": False},
+            )
+        )
+        await app.start()
+        try:
+            await make_parents(app, "telegram", half)
+            await make_parents(app, "vk", count - half)
+        finally:
+            await app.close()
+        telegram_fake.chats.update(range(1, half + 1))
+        times: dict[str, list[float]] = {"telegram": [], "vk": []}
+        count_sends(telegram_fake, "api_sendMessage", times["telegram"])
+        count_sends(vk_fake, "api_messages_send", times["vk"])
+        env = {
+            "NAVBOT_BOT__REGIONS_DIR": str(regions),
+            "NAVBOT_REMINDERS__TICK_SECONDS": "1",
+            "NAVBOT_CATALOGUE__LOAD_SAMPLE": "false",
+        }
+        bot = Bot(folder, database, telegram_fake, vk_fake, env=env)
+        print(f"{count} due reminders: {half} Telegram, {count - half} VK parents; navbot run")
+        started = time.monotonic()
+        bot.start()
+        try:
+            deadline = started + 3600
+            while time.monotonic() < deadline:
+                telegram_done = len({m.chat_id for m in telegram_fake.sent}) >= half
+                if telegram_done and len({m.peer_id for m in vk_fake.sent}) >= count - half:
+                    break
+                if bot.proc is not None and bot.proc.poll() is not None:
+                    raise RuntimeError(f"navbot run ended; see {bot.log}")
+                await asyncio.sleep(0.5)
+            print(f"all sent {time.monotonic() - started:.1f} s after the start")
+            await asyncio.sleep(2)  # anything sent twice would arrive by now
+        finally:
+            bot.stop()
+    report(
+        "telegram",
+        telegram_fake.sent,
+        times["telegram"],
+        half,
+        telegram_fake.rejected,
+        ("Too Many",),
+    )
+    report("vk", vk_fake.sent, times["vk"], count - half, vk_fake.rejected, ("6:", "9:"))
+    await telegram_fake.stop()
+    await vk_fake.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
@@ -205,6 +272,9 @@ def main() -> None:
         default="",
         help="postgresql+asyncpg://... to run on PostgreSQL (a throw-away schema is used)",
     )
+    parser.add_argument(
+        "--process", action="store_true", help="the bot as `navbot run` in a process of its own"
+    )
     args = parser.parse_args()
     database: dict[str, str] = {}
     schema = ""
@@ -213,7 +283,10 @@ def main() -> None:
         asyncio.run(pg_execute(args.database, f'CREATE SCHEMA "{schema}"'))
         database = {"url": args.database, "schema_name": schema}
     try:
-        asyncio.run(run(args.count, database, args.per_tick))
+        if args.process:
+            asyncio.run(run_process(args.count, database))
+        else:
+            asyncio.run(run(args.count, database, args.per_tick))
     finally:
         if schema:
             asyncio.run(pg_execute(args.database, f'DROP SCHEMA "{schema}" CASCADE'))

@@ -99,6 +99,9 @@ def build_app(settings: Settings) -> App:
         db,
         reply_max_age=timedelta(hours=settings.delivery.reply_max_age_hours),
         pacing=settings.pacing,
+        retry_max=settings.delivery.retry_max_seconds,
+        give_up=timedelta(minutes=settings.delivery.give_up_minutes),
+        request_timeout=settings.delivery.request_timeout_seconds,
     )
     # `clock` is the one source of "now" for reminders and campaigns (fixed in tests).
     services = SimpleNamespace(

@@ -142,6 +142,15 @@ class DeliverySection(_Section):
     # A dialogue reply still unsent after this many hours (the bot was down) is marked
     # expired instead of being sent out of context.
     reply_max_age_hours: float = Field(24.0, gt=0)
+    # Seconds one call to a messenger's API may take (the long polls have their own);
+    # a call that hangs longer is retried.
+    request_timeout_seconds: float = Field(15.0, gt=0, le=300)
+    # The longest wait between retries of a failed send or a failed poll (backoff
+    # doubles from half a second up to this).
+    retry_max_seconds: float = Field(30.0, gt=0, le=3600)
+    # A message that still could not be sent this many minutes after its first try
+    # (5xx, timeouts, flood control that does not end) is marked failed.
+    give_up_minutes: float = Field(30.0, gt=0)
 
 
 class WebSection(_Section):

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 import time
 import uuid
@@ -123,10 +124,7 @@ class Delivery:
     sent by one worker at a time (a lease on the user row), in the order the rows were
     written; many chats are sent at once, within the platform's pacing."""
 
-    MAX_RETRY_LATER = 20  # flood-control answers waited out for one message
-    MAX_TEMPORARY = 5  # 5xx / timeouts retried for one message
     BACKOFF_BASE = 0.5
-    BACKOFF_MAX = 30.0
     LEASE = timedelta(seconds=60)
     SWEEP_SECONDS = 2.0
     BATCH = 10  # rows read per query while draining one chat
@@ -141,9 +139,18 @@ class Delivery:
         reply_max_age: timedelta = timedelta(hours=24),
         worker_id: str | None = None,
         pacing: PacingSection | None = None,
+        retry_max: float = 30.0,
+        give_up: timedelta = timedelta(minutes=30),
+        request_timeout: float = 15.0,
     ) -> None:
         self.db = db
         self.reply_max_age = reply_max_age
+        # Backoff between retries doubles up to `retry_max` seconds; a send still failing
+        # `give_up` after its first try fails for good. Channels give each API call
+        # `request_timeout` seconds and back their polls off up to `retry_max` too.
+        self.retry_max = retry_max
+        self.give_up = give_up.total_seconds()
+        self.request_timeout = request_timeout
         self.worker_id = worker_id or worker_identity()
         self.started_at = utcnow()
         _LIVE_OWNERS.add(self.worker_id)
@@ -520,15 +527,24 @@ class Delivery:
             )
         return status == "pending"
 
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th failure in a row: doubling from
+        BACKOFF_BASE up to `retry_max`, with jitter so that many chats failing together
+        do not come back together."""
+        ceiling = min(self.retry_max, self.BACKOFF_BASE * 2 ** min(failures - 1, 30))
+        return random.uniform(ceiling / 2, ceiling)
+
     async def _send(self, channel: str, sender: Sender, chat_id: str, reply: Reply) -> str | None:
-        waits = failures = 0
+        """Send until the platform takes it or refuses it for good; temporary failures
+        and flood control are waited out until `give_up` after the first try."""
+        deadline = time.monotonic() + self.give_up
+        failures = 0
         while True:
             try:
                 async with self.paced(channel, chat_id):
                     return await sender.send(chat_id, reply)
             except RetryLater as exc:
-                waits += 1
-                if waits > self.MAX_RETRY_LATER:
+                if time.monotonic() + exc.retry_after > deadline:
                     raise DeliveryError(
                         f"flood control did not end: {exc.reason}", kind="flood_control"
                     ) from exc
@@ -538,13 +554,19 @@ class Delivery:
                 if limiter is not None:
                     await limiter.penalise(exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
-            except TemporaryFailure as exc:
+            except DeliveryError:
+                raise
+            except Exception as exc:
+                # TemporaryFailure, or what a sender did not expect (an answer of a shape
+                # the platform does not document): retried the same way, so that one
+                # odd row cannot be sent again and again after the give-up time.
+                reason = exc.reason if isinstance(exc, TemporaryFailure) else type(exc).__name__
                 failures += 1
-                if failures > self.MAX_TEMPORARY:
-                    raise DeliveryError(exc.reason, kind="temporary") from exc
+                delay = self.backoff(failures)
+                if time.monotonic() + delay > deadline:
+                    raise DeliveryError(reason, kind="temporary") from exc
                 self.telemetry.retried(channel, "temporary")
-                delay = min(self.BACKOFF_MAX, self.BACKOFF_BASE * 2 ** (failures - 1))
-                log.info("%s send failed (%s); retry in %.1fs", channel, exc.reason, delay)
+                log.info("%s send failed (%s); retry in %.1fs", channel, reason, delay)
                 await asyncio.sleep(delay)
 
     async def _record(

@@ -50,6 +50,7 @@ class Inbox:
     # Seconds before looking again at a parent whose turn another process holds.
     BUSY_WAIT = 0.02
     BUSY_WAIT_MAX = 0.5
+    RETRY_MAX = 30.0  # the longest pause before a message the database failed is retried
 
     def __init__(self, db: Database, engine: DialogueEngine, delivery: Delivery) -> None:
         self.db = db
@@ -160,6 +161,7 @@ class Inbox:
         wait = self.BUSY_WAIT
         if self._handling is None:
             self._handling = asyncio.Semaphore(self.MAX_HANDLING)
+        failures = 0
         try:
             while True:
                 queue.clear()
@@ -167,9 +169,13 @@ class Inbox:
                     async with self._handling:
                         turn = await self.engine.handle_next(*key)
                 except Exception as exc:
-                    # The database failing: the rows stay; the sweep tries them again.
+                    # The database failing (away, or no connection free in time): the rows
+                    # stay, and this parent's turn is tried again after a pause.
+                    failures += 1
                     log.warning("inbox: a stored update not handled yet: %s", type(exc).__name__)
-                    return
+                    await asyncio.sleep(min(self.RETRY_MAX, 0.5 * 2**failures))
+                    continue
+                failures = 0
                 if turn.busy:
                     await asyncio.sleep(wait)
                     wait = min(wait * 2, self.BUSY_WAIT_MAX)
@@ -195,6 +201,7 @@ class Inbox:
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
+        failures = 0
         try:
             while queue:
                 row_id, message = queue.popleft()
@@ -203,10 +210,14 @@ class Inbox:
                     replies = await self.engine.handle(message, inbox_id=row_id)
                 except Exception as exc:
                     # The engine answers handler errors itself: this is the database
-                    # failing. The row stays; the sweep tries it again.
+                    # failing (away, or no connection free in time). The row stays; this
+                    # parent's later messages wait behind it, tried again after a pause.
+                    failures += 1
                     log.warning("inbox: update %s not handled yet: %s", row_id, type(exc).__name__)
-                    self._scheduled.discard(row_id)
+                    queue.appendleft((row_id, message))
+                    await asyncio.sleep(min(self.RETRY_MAX, 0.5 * 2**failures))
                     continue
+                failures = 0
                 self._scheduled.discard(row_id)
                 log.debug("handled: %d replies", len(replies))
                 arrived = self._received.pop(row_id, None) or message.time.timestamp()

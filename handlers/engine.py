@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import understanding
@@ -140,7 +141,9 @@ class DialogueEngine:
                 await self._drop_inbox(inbox_id)
                 return []
             return await self._failed(incoming, inbox_id, exc)
-        if isinstance(exc, OperationalError | InterfaceError):
+        if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+            # the database is away or every connection busy: nothing to answer with now;
+            # the inbox keeps the message and tries it again
             raise exc
         return await self._failed(incoming, inbox_id, exc)
 

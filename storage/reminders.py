@@ -121,7 +121,12 @@ async def due_channels(session: AsyncSession, now: datetime) -> list[str]:
     rows = await session.scalars(
         select(User.channel)
         .join(Reminder, Reminder.user_id == User.id)
-        .where(Reminder.state == "planned", Reminder.due_at <= now, User.reachable.is_(True))
+        .where(
+            Reminder.state == "planned",
+            Reminder.due_at <= now,
+            User.reachable.is_(True),
+            User.with_person_since.is_(None),
+        )
         .distinct()
     )
     return sorted(rows)
@@ -151,7 +156,8 @@ async def claim_due(
 
     On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED: a second ticker running at
     the same moment takes other rows, never these. Parents who blocked the bot are left
-    out (their reminders wait until they write again)."""
+    out (their reminders wait until they write again), and so are parents talking with a
+    person from the hotline (theirs wait until the conversation is back with the bot)."""
     query = (
         select(Reminder, User)
         .join(User, Reminder.user_id == User.id)
@@ -160,6 +166,7 @@ async def claim_due(
             Reminder.due_at <= now,
             User.channel == channel,
             User.reachable.is_(True),
+            User.with_person_since.is_(None),
         )
         .order_by(Reminder.due_at, Reminder.id)
         .limit(limit)

@@ -18,7 +18,7 @@ class Bot:
         self,
         tmp_path: Path,
         database: dict[str, str],
-        telegram,
+        telegram=None,
         vk=None,
         max_fake=None,
         *,
@@ -28,13 +28,15 @@ class Bot:
     ) -> None:
         self.config = write_config(tmp_path, database)
         self.cwd = tmp_path
-        self.env = {
-            **os.environ,
-            "NAVBOT_CONFIG": str(self.config),
-            "NAVBOT_TELEGRAM__TOKEN": telegram.token,
-            "NAVBOT_TELEGRAM__API_BASE": telegram.base,
-            "NAVBOT_TELEGRAM__POLLING_TIMEOUT": "1",
-        }
+        self.env = {**os.environ, "NAVBOT_CONFIG": str(self.config)}
+        if telegram is not None:
+            self.env.update(
+                {
+                    "NAVBOT_TELEGRAM__TOKEN": telegram.token,
+                    "NAVBOT_TELEGRAM__API_BASE": telegram.base,
+                    "NAVBOT_TELEGRAM__POLLING_TIMEOUT": "1",
+                }
+            )
         if vk is not None:
             self.env.update(
                 {

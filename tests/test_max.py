@@ -36,7 +36,7 @@ WEBHOOK = {
 # The dialogue tests pace one parent's chat faster than MAX's 2 messages a second, and
 # the fake allows that and twice the token's 30 requests a second (so a test process
 # starved of CPU, which then serves queued requests back to back, is not judged on
-# them); test_many_messages_to_one_parent_keep_max_limits and bench/max_burst.py keep
+# them); test_many_messages_to_one_parent_keep_max_limits and bench/burst.py (--messenger max) keep
 # MAX's own limits.
 FAST = Limits(per_second=30, chat_per_second=20, chat_burst=5)
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.scheduler import queue_due_reminders
+from storage import handoffs
 from storage.models import Reminder, TranscriptEntry, User
 from storage.requests import as_utc
 from tests.chat import ChatClient
@@ -201,6 +202,20 @@ async def test_parent_who_blocked_the_bot_is_skipped_until_they_write(app, chat,
     await run_ticker(app, clock, datetime(2026, 12, 4, 9, 0, tzinfo=UTC), timedelta(hours=1))
     assert await outgoing(app, "reminder", user.id) == []
     await chat.send("здравствуйте")  # writing again means the bot is unblocked
+    await queue_due_reminders(app, clock.now)
+    assert len(await outgoing(app, "reminder", user.id)) == 1
+
+
+async def test_no_reminder_while_a_person_has_the_conversation(app, chat, clock):
+    await switch_on(chat)
+    user = await parent(app, chat)
+    await chat.press("В меню")
+    await chat.press("Позвать специалиста")
+    await run_ticker(app, clock, datetime(2026, 12, 4, 9, 0, tzinfo=UTC), timedelta(hours=1))
+    assert await outgoing(app, "reminder", user.id) == []
+    async with app.db.session() as session:
+        handoff = await handoffs.open_handoff_of(session, user.id)
+        assert await handoffs.close(session, handoff.id, "operator", now=clock.now)
     await queue_due_reminders(app, clock.now)
     assert len(await outgoing(app, "reminder", user.id)) == 1
 

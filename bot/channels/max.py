@@ -168,10 +168,12 @@ class MaxSender:
         done = self._progress.get(key, 0) if key is not None else 0
         message_id: str | None = None
         for index in range(done, len(messages)):
-            if index > done:
-                await self.channel.delivery.pace(CHANNEL, chat_id)
             try:
-                sent = await self.channel.api.send_message(chat_id, messages[index])
+                if index > done:
+                    async with self.channel.delivery.paced(CHANNEL, chat_id):
+                        sent = await self.channel.api.send_message(chat_id, messages[index])
+                else:
+                    sent = await self.channel.api.send_message(chat_id, messages[index])
             except (MaxApiError, *NETWORK_ERRORS) as exc:
                 failure = _delivery_exception(exc)
                 if isinstance(failure, DeliveryError) and key is not None:
@@ -208,7 +210,12 @@ class MaxChannel:
             self._ssl_problem = f"max.ca_file {cfg.ca_file} cannot be used as a PEM file: {exc}"
         else:
             self._ssl_problem = ""
-        self.api = MaxApi(token if self._token_ok else "", cfg.api_base, context)
+        self.api = MaxApi(
+            token if self._token_ok else "",
+            cfg.api_base,
+            context,
+            timeout=self.delivery.request_timeout,
+        )
         self.keys = PayloadKeys(app.db)
         self.sender = MaxSender(self)
         self.delivery.register(CHANNEL, self.sender, limits)
@@ -234,7 +241,8 @@ class MaxChannel:
                     "of A-Z, a-z, 0-9, _ and - in webhook mode"
                 )
         try:
-            return await self.api.me()
+            async with self.delivery.paced(CHANNEL, ""):
+                return await self.api.me()
         except MaxApiError as exc:
             if exc.status == 401:
                 raise ChannelSetupError(
@@ -299,7 +307,7 @@ class MaxChannel:
             message = update.get("message") or {}
             recipient = message.get("recipient") or {}
             sender = message.get("sender") or {}
-            if recipient.get("chat_type") != "dialog" or not sender.get("user_id"):
+            if recipient.get("chat_type") != "dialog" or not _user_id(sender):
                 return None  # the bot answers private dialogues only
             if sender.get("is_bot"):
                 return None
@@ -328,7 +336,7 @@ class MaxChannel:
         if kind == "message_callback":
             callback = update.get("callback") or {}
             user = callback.get("user") or {}
-            if not user.get("user_id") or not callback.get("callback_id"):
+            if not _user_id(user) or not callback.get("callback_id"):
                 return None
             payload = await self.keys.expand(str(callback.get("payload") or "")) or "menu"
             return Incoming(
@@ -342,7 +350,7 @@ class MaxChannel:
             )
         if kind == "bot_started":
             user = update.get("user") or {}
-            if not user.get("user_id"):
+            if not _user_id(user):
                 return None
             param = str(update.get("payload") or "").strip()
             return Incoming(
@@ -401,8 +409,8 @@ class MaxChannel:
         if not callback_id:
             return
         try:
-            await self.delivery.pace(CHANNEL, f"answers:{user_id}")
-            await self.api.answer(callback_id, {})
+            async with self.delivery.paced(CHANNEL, f"answers:{user_id}"):
+                await self.api.answer(callback_id, {})
         except (MaxApiError, *NETWORK_ERRORS) as exc:
             log.info("max: POST /answers failed: %s", exc)
 
@@ -412,36 +420,43 @@ class MaxChannel:
         only after it was stored with that marker, so a restart goes on from there."""
         stored = await self.app.inbox.cursor(CHANNEL)
         marker = int(stored) if stored and stored.isdigit() else None
-        delay = 1.0
+        failures = 0
         log.info("max: long polling started")
         while True:
             try:
-                # MAX counts GET /updates in the token's 30 requests a second too.
-                await self.delivery.pace(CHANNEL, "updates")
-                batch = await self.api.updates(
-                    marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
-                )
+                # MAX counts GET /updates in the token's 30 requests a second too, when
+                # it receives the request: held as in flight until it answers (at once
+                # when updates are waiting, so a burst loses no budget to it).
+                async with self.delivery.paced(CHANNEL, "updates"):
+                    batch = await self.api.updates(
+                        marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
+                    )
+                self.delivery.telemetry.heard(CHANNEL)
+                moved = batch.marker is not None and batch.marker != marker
+                if batch.updates or moved:
+                    await self.accept(batch.updates, batch.marker if moved else None)
             except MaxApiError as exc:
                 if exc.status == 401:
                     raise ChannelSetupError(
                         "max.token (NAVBOT_MAX__TOKEN) was rejected by MAX (401)"
                     ) from None
-                log.warning("max: GET /updates failed (%s); again in %.0fs", exc.code, delay)
+                failures += 1
+                delay = self.delivery.backoff(failures)
+                log.warning("max: GET /updates failed (%s); again in %.1fs", exc.code, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
                 continue
-            except NETWORK_ERRORS as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # the network, or a batch that could not be stored: asked for again
+                failures += 1
+                delay = self.delivery.backoff(failures)
                 log.warning(
-                    "max: GET /updates failed (%s); again in %.0fs", type(exc).__name__, delay
+                    "max: GET /updates failed (%s); again in %.1fs", type(exc).__name__, delay
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
                 continue
-            delay = 1.0
-            self.delivery.telemetry.heard(CHANNEL)
-            moved = batch.marker is not None and batch.marker != marker
-            if batch.updates or moved:
-                await self.accept(batch.updates, batch.marker if moved else None)
+            failures = 0
             if moved:
                 marker = batch.marker
 
@@ -455,15 +470,20 @@ class MaxChannel:
         )
         self.delivery.telemetry.channel_started(CHANNEL, self.mode, silence)
         if self.mode == "webhook":
-            await self.api.subscribe(self.webhook_url, UPDATE_TYPES, self.webhook_secret)
+            async with self.delivery.paced(CHANNEL, ""):
+                await self.api.subscribe(self.webhook_url, UPDATE_TYPES, self.webhook_secret)
             log.info("max: webhook subscribed at %s", self.webhook_url)
             await asyncio.Event().wait()
             return
-        for subscription in await self.api.subscriptions():
+        # every call counts in the token's 30 a second, these at start-up too
+        async with self.delivery.paced(CHANNEL, ""):
+            subscriptions = await self.api.subscriptions()
+        for subscription in subscriptions:
             # while a webhook subscription is active, long polling gets nothing
             url = str(subscription.get("url") or "")
             if url:
-                await self.api.unsubscribe(url)
+                async with self.delivery.paced(CHANNEL, ""):
+                    await self.api.unsubscribe(url)
                 log.info("max: webhook subscription %s removed for long polling", url)
         await self.poll()
 
@@ -473,6 +493,15 @@ class MaxChannel:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.api.close()
+
+
+def _user_id(user: Any) -> bool:
+    """Whether `user` is a MAX user object with a numeric id (anything else is not
+    from MAX and cannot be answered)."""
+    if not isinstance(user, dict):
+        return False
+    user_id = user.get("user_id")
+    return isinstance(user_id, int) and not isinstance(user_id, bool) and user_id > 0
 
 
 def _name(user: dict[str, Any]) -> str:

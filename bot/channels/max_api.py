@@ -64,8 +64,15 @@ class UpdateBatch:
 
 
 class MaxApi:
-    def __init__(self, token: str, api_base: str, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        token: str,
+        api_base: str,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float = CALL_TIMEOUT,
+    ) -> None:
         self._token = token
+        self.timeout = timeout
         self.api_base = api_base.rstrip("/")
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
@@ -79,7 +86,7 @@ class MaxApi:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"Authorization": self._token},
-                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT, connect=CONNECT_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=CONNECT_TIMEOUT),
             )
         return self._session
 
@@ -114,6 +121,10 @@ class MaxApi:
                     str(data.get("code") or "http.error"),
                     str(data.get("message") or response.reason or ""),
                 )
+            if not isinstance(data, dict):
+                # 200 with something that is not the API's JSON object (a front end's
+                # page, an answer cut off): as unusable as a 502
+                raise MaxApiError(502, "bad.answer", "the answer is not a JSON object")
             return data
 
     # -- the methods the bot uses ------------------------------------------------------
@@ -127,10 +138,13 @@ class MaxApi:
             "GET",
             "/updates",
             query={"marker": marker, "limit": limit, "timeout": wait, "types": ",".join(types)},
-            seconds=wait + CALL_TIMEOUT,
+            seconds=wait + self.timeout,
         )
         marker = data.get("marker")
-        return UpdateBatch(list(data.get("updates") or []), int(marker) if marker else None)
+        updates = data.get("updates") or []
+        if not isinstance(updates, list) or not isinstance(marker, int | None):
+            raise MaxApiError(502, "bad.answer", "updates is not a list or marker a number")
+        return UpdateBatch(updates, marker or None)
 
     async def send_message(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         data = await self.call("POST", "/messages", query={"user_id": user_id}, body=body)

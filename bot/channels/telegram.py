@@ -23,6 +23,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType, ParseMode
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramConflictError,
@@ -41,6 +42,7 @@ from aiogram.types import (
     Message,
     Update,
 )
+from pydantic import ValidationError
 
 from bot.channels.payloads import PayloadKeys
 from bot.channels.serve import ChannelError
@@ -92,7 +94,7 @@ class TelegramSender:
                         text=html.escape(parts[index], quote=False),
                         reply_markup=markup if last else None,
                     )
-            except TelegramAPIError as exc:
+            except (TelegramAPIError, ClientDecodeError) as exc:
                 failure = _delivery_exception(exc)
                 if isinstance(failure, DeliveryError) and reply.transcript_id is not None:
                     self._progress.pop(reply.transcript_id, None)
@@ -105,7 +107,11 @@ class TelegramSender:
         return message_id
 
 
-def _delivery_exception(exc: TelegramAPIError) -> Exception:
+def _delivery_exception(exc: TelegramAPIError | ClientDecodeError) -> Exception:
+    if isinstance(exc, ClientDecodeError):
+        # Not Telegram's JSON: a front end's error page (502, 504) or a cut-off answer.
+        # Sent again (at least once: a cut-off "ok" may have been delivered).
+        return TemporaryFailure(f"telegram: {exc.message}")
     reason = f"telegram: {exc.message}"
     if isinstance(exc, TelegramRetryAfter):
         return RetryLater(reason, float(exc.retry_after))
@@ -130,7 +136,10 @@ class TelegramChannel:
         self.webhook_url = cfg.webhook_url
         self.webhook_secret = cfg.webhook_secret.get_secret_value() if cfg.webhook_secret else ""
         self.polling_timeout = cfg.polling_timeout
-        session = AiohttpSession(api=TelegramAPIServer.from_base(cfg.api_base))
+        # Each call may take `delivery.request_timeout_seconds` (getUpdates its own).
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(cfg.api_base), timeout=self.delivery.request_timeout
+        )
         self.bot = Bot(
             token=cfg.token.get_secret_value(),
             session=session,
@@ -169,12 +178,30 @@ class TelegramChannel:
         """Store one raw update (webhook mode); returns once it is stored, so the HTTP
         answer tells Telegram only about an update that cannot be lost any more."""
         self.delivery.telemetry.heard(CHANNEL)
-        parsed = Update.model_validate(update, context={"bot": self.bot})
+        try:
+            parsed = Update.model_validate(update, context={"bot": self.bot})
+        except ValidationError:
+            # Telegram would send an update it cannot have sent again and again: it is
+            # dropped (answered 200), said in the log by its id only.
+            log.warning(
+                "telegram: update %s is not a valid Update; ignored", update.get("update_id")
+            )
+            return
         await self.accept([parsed])
 
     async def accept(self, updates: list[Update]) -> None:
-        """Turn a batch of updates into messages and store them in the inbox."""
-        messages = [m for m in [await self.to_incoming(u) for u in updates] if m is not None]
+        """Turn a batch of updates into messages and store them in the inbox. An update
+        that cannot be read is logged (its id and type, nothing the parent wrote) and
+        skipped: it must not hold the updates after it back."""
+        messages: list[Incoming] = []
+        for update in updates:
+            try:
+                incoming = await self.to_incoming(update)
+            except Exception as exc:
+                log.warning("telegram: update %s ignored: %s", update.update_id, type(exc).__name__)
+                continue
+            if incoming is not None:
+                messages.append(incoming)
         await self.app.inbox.accept(messages)
 
     async def to_incoming(self, update: Update) -> Incoming | None:
@@ -287,19 +314,23 @@ class TelegramChannel:
 
     async def poll(self) -> None:
         """getUpdates in a loop. A batch is confirmed to Telegram (the next call's offset)
-        only after it was stored. Network and server errors are retried with backoff; a
-        second process polling the same token (409 Conflict) makes this one stop polling,
-        said in one line, while its delivery worker goes on sending."""
+        only after it was stored. Network and server errors, answers that are not
+        Telegram's JSON and a batch that could not be stored are retried with backoff;
+        a second process polling the same token (409 Conflict) makes this one stop
+        polling, said in one line, while its delivery worker goes on sending."""
         offset: int | None = None
-        delay = 1.0
+        failures = 0
         while True:
             try:
                 updates = await self.bot.get_updates(
                     offset=offset,
                     timeout=self.polling_timeout,
                     allowed_updates=ALLOWED_UPDATES,
-                    request_timeout=self.polling_timeout + 10,
+                    # the long poll's own wait, plus what any call may take
+                    request_timeout=int(self.polling_timeout + self.delivery.request_timeout),
                 )
+                if updates:
+                    await self.accept(updates)
             except TelegramConflictError:
                 message = (
                     "telegram: another process is polling this bot token (409 Conflict); "
@@ -313,23 +344,22 @@ class TelegramChannel:
                 raise ChannelStopped(
                     "telegram.token was rejected by Telegram (401 Unauthorized)"
                 ) from exc
-            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as exc:
-                wait = float(exc.retry_after) if isinstance(exc, TelegramRetryAfter) else delay
-                log.warning("telegram: getUpdates failed (%s); again in %.0fs", exc, wait)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                if isinstance(exc, TelegramRetryAfter):
+                    wait = float(exc.retry_after)
+                else:
+                    wait = self.delivery.backoff(failures)
+                reason = exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__
+                log.warning("telegram: getUpdates failed (%s); again in %.1fs", reason, wait)
                 await asyncio.sleep(wait)
-                delay = min(delay * 2, 60.0)
                 continue
-            except TelegramAPIError as exc:
-                log.warning("telegram: getUpdates failed (%s); again in %.0fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
-                continue
-            delay = 1.0
+            failures = 0
             self.delivery.telemetry.heard(CHANNEL)
-            if not updates:
-                continue
-            await self.accept(updates)
-            offset = updates[-1].update_id + 1
+            if updates:
+                offset = updates[-1].update_id + 1
 
     async def close(self) -> None:
         await self.bot.session.close()

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 
 def utf16_len(text: str) -> int:
-    """Length as Telegram counts it (UTF-16 code units)."""
-    return len(text.encode("utf-16-le")) // 2
+    """Length as Telegram counts it (UTF-16 code units; a lone surrogate is one)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _fit(text: str, limit: int, measure: Callable[[str], int]) -> int:

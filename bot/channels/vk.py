@@ -94,6 +94,44 @@ class ClientInfo:
         )
 
 
+class RawLongPoll(VkBotLongPoll):
+    """VkBotLongPoll handing events over as VK sent them: vk_api's event classes fail on
+    an event without `object`, inside `check()` and after the ts was moved on, which
+    would ask for the same batch again and again."""
+
+    # Seconds a check may take beyond `wait` before it counts as hung (vk_api: 10).
+    margin = 10.0
+
+    def _parse_event(self, raw_event: Any) -> Any:
+        return raw_event
+
+    def check(self) -> list[Any]:
+        """vk_api's check, with `margin` for a hung long poll; `failed` as VK documents
+        it (dev.vk.com/ru/api/bots-long-poll/getting-started): 1, history out of date
+        or partly lost: go on from the `ts` given; 2, key expired: a new key, the same
+        ts; 3, information lost: a new key and ts."""
+        values = {"act": "a_check", "key": self.key, "ts": self.ts, "wait": self.wait}
+        response = self.session.get(self.url, params=values, timeout=self.wait + self.margin).json()
+        if not isinstance(response, dict):
+            raise ValueError("the long poll answered something that is not an object")
+        if "failed" not in response:
+            updates = response["updates"]
+            if not isinstance(updates, list):
+                raise ValueError("the long poll's updates are not a list")
+            self.ts = response["ts"]
+            return [self._parse_event(event) for event in updates]
+        failed = response["failed"]
+        if failed == 1:
+            self.ts = response["ts"]
+        elif failed == 2:
+            self.update_longpoll_server(update_ts=False)
+        elif failed == 3:
+            self.update_longpoll_server()
+        else:
+            raise ValueError(f"the long poll failed with {failed!r}")
+        return []
+
+
 class VkApiSession(requests.Session):
     """A requests session that sends vk_api's calls to a configurable API base."""
 
@@ -141,6 +179,11 @@ def fit_keyboard(
 
 def _label(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _person(user_id: Any) -> bool:
+    """A VK user's id: a positive number (communities are negative, chats above 2e9)."""
+    return isinstance(user_id, int) and not isinstance(user_id, bool) and 0 < user_id < 2e9
 
 
 def random_id(transcript_id: int | None, index: int) -> int:
@@ -213,7 +256,9 @@ class VkChannel:
         self.vk = vk_api.VkApiGroup(
             token=cfg.token.get_secret_value(),
             api_version=cfg.api_version,
-            session=VkApiSession(cfg.api_base, timeout=cfg.longpoll_wait + 10),
+            # method calls (groups.getLongPollServer included); the long poll's own
+            # check waits `wait` + 10 s on a session of its own
+            session=VkApiSession(cfg.api_base, timeout=self.delivery.request_timeout),
         )
         # Flood control is waited out by the delivery path, not by vk_api's blocking sleep.
         self.vk.error_handlers.pop(vk_api.vk_api.TOO_MANY_RPS_CODE, None)
@@ -313,7 +358,7 @@ class VkChannel:
         if kind == "message_new":
             message = obj.get("message", obj)
             peer, sender = message.get("peer_id"), message.get("from_id")
-            if not sender or peer != sender:  # only private dialogues with a person
+            if not _person(sender) or peer != sender:  # only private dialogues with a person
                 return None
             self.remember_client(str(peer), obj.get("client_info"))
             text = message.get("text") or ""
@@ -338,6 +383,8 @@ class VkChannel:
                 attachment=str(attachments[0].get("type")) if attachments and not text else None,
             )
         if kind == "message_event":
+            if not _person(obj.get("user_id")) or obj.get("peer_id") != obj.get("user_id"):
+                return None  # a button pressed in a group chat, or an event not from VK
             await self._answer_event(obj)
             return Incoming(
                 channel=CHANNEL,
@@ -366,9 +413,12 @@ class VkChannel:
         messages: list[Incoming] = []
         for event in events:
             try:
+                if not isinstance(event, dict):
+                    raise TypeError("an event is not an object")
                 incoming = await self.to_incoming(event)
             except Exception as exc:
-                log.warning("vk: event %s ignored: %s", event.get("event_id"), type(exc).__name__)
+                name = event.get("event_id") if isinstance(event, dict) else None
+                log.warning("vk: event %s ignored: %s", name, type(exc).__name__)
                 continue
             if incoming is not None:
                 messages.append(incoming)
@@ -410,15 +460,17 @@ class VkChannel:
             )
 
     # -- long poll --------------------------------------------------------------------
-    async def _connect_longpoll(self) -> VkBotLongPoll:
+    async def _connect_longpoll(self) -> RawLongPoll:
         # groups.getLongPollServer counts against the token's 20 requests/s like a send.
         async with self.delivery.paced(CHANNEL, ""):
-            return await asyncio.to_thread(VkBotLongPoll, self.vk, self.group_id, wait=self.wait)
+            longpoll = await asyncio.to_thread(RawLongPoll, self.vk, self.group_id, wait=self.wait)
+        longpoll.margin = self.delivery.request_timeout
+        return longpoll
 
     def _poll(self, loop: asyncio.AbstractEventLoop, start_ts: str | None) -> None:
-        longpoll: VkBotLongPoll | None = None
+        longpoll: RawLongPoll | None = None
         last_ts: str | None = start_ts
-        delay = 1.0
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if longpoll is None:
@@ -428,22 +480,23 @@ class VkChannel:
                     # meanwhile are not skipped (VK answers `failed: 1` if too old).
                     longpoll.ts = last_ts or longpoll.ts
                     log.info("vk: bots long poll connected")
-                events = [event.raw for event in longpoll.check()]
+                events = longpoll.check()
                 self.delivery.telemetry.heard(CHANNEL)
                 ts = str(longpoll.ts) if longpoll.ts is not None else None
                 if events or ts != last_ts:
                     asyncio.run_coroutine_threadsafe(self.store(events, ts), loop).result()
                 last_ts = ts
-                delay = 1.0
+                failures = 0
             except Exception as exc:
                 if self._stopping.is_set():
                     break
+                failures += 1
+                delay = self.delivery.backoff(failures)
                 log.warning(
-                    "vk: long poll failed (%s); reconnecting in %.0fs", type(exc).__name__, delay
+                    "vk: long poll failed (%s); reconnecting in %.1fs", type(exc).__name__, delay
                 )
                 longpoll = None  # re-fetch the server and key
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 60.0)
 
     async def run(self) -> None:
         # /healthz: the long poll answers at least every `wait` seconds.

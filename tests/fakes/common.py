@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -54,6 +56,7 @@ class Server:
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.changed = asyncio.Condition()
+        self.faults = Faults()
 
     @property
     def base(self) -> str:
@@ -70,6 +73,122 @@ class Server:
         if self.runner is not None:
             await self.runner.cleanup()
 
+    async def fault(
+        self,
+        request: web.Request,
+        answer: Callable[[str], web.Response],
+        *,
+        poll: bool = False,
+        method: str = "",
+    ) -> web.Response | None:
+        """The faulty answer to this call, if the schedule picks a fault for it: `answer`
+        makes the platform's own answer for "5xx", "429" and "garbage"; a hang holds
+        the call until the client gives up; a reset closes the connection."""
+        kind = self.faults.pick(poll=poll, method=method)
+        if kind is None:
+            return None
+        if kind == "hang":
+            await asyncio.sleep(self.faults.hang_seconds)
+            kind = "reset"
+        if kind == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)  # never reaches the client
+        return answer(kind)
+
     async def notify(self) -> None:
         async with self.changed:
             self.changed.notify_all()
+
+
+class Faults:
+    """A schedule of faults a fake API injects while `on`.
+
+    Each call of a method the fake subjects to faults is, independently and with the
+    given shares: answered with a server error (`server_errors`: the platform's own 5xx
+    answer), held without an answer until the client gives up (`hangs`), or cut off
+    (`resets`: the connection is closed before anything is answered). A poll may also be
+    answered with a body that is not the API's JSON (`garbage`, polls only: a proxy's
+    error page). Every `storm_every` seconds a 429 storm of `storm_seconds` begins:
+    every call in it is refused as "too many requests" with `retry_after` where the
+    platform gives one. The faults hit before the fake looks at the call, as a network
+    failure or an overloaded front end would: what was refused was not done, so a
+    client that retries loses nothing and repeats nothing. Seeded, so a run can be
+    repeated; `counts` says what was injected."""
+
+    def __init__(
+        self,
+        *,
+        server_errors: float = 0.0,
+        hangs: float = 0.0,
+        resets: float = 0.0,
+        garbage: float = 0.0,
+        storm_every: float = 0.0,
+        storm_seconds: float = 0.0,
+        retry_after: int = 1,
+        hang_seconds: float = 120.0,
+        only: set[str] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.server_errors = server_errors
+        self.hangs = hangs
+        self.resets = resets
+        self.garbage = garbage
+        self.storm_every = storm_every
+        self.storm_seconds = storm_seconds
+        self.retry_after = retry_after
+        self.hang_seconds = hang_seconds
+        self.only = only  # the API methods that fail (None: every one)
+        self.random = random.Random(seed)
+        self.on = False
+        self.started = 0.0
+        self.counts: Counter[str] = Counter()
+
+    def start(self) -> None:
+        self.on = True
+        self.started = time.monotonic()
+
+    def stop(self) -> None:
+        self.on = False
+
+    def in_storm(self) -> bool:
+        if not self.storm_every or not self.storm_seconds:
+            return False
+        return (time.monotonic() - self.started) % self.storm_every < self.storm_seconds
+
+    def pick(self, *, poll: bool = False, method: str = "") -> str | None:
+        """The fault for one call: "429", "5xx", "hang", "reset", "garbage" or None."""
+        if not self.on or (self.only is not None and method not in self.only):
+            return None
+        if self.in_storm() and not poll:
+            return self._count("429")
+        draw = self.random.random()
+        for kind, share in (
+            ("5xx", self.server_errors),
+            ("hang", self.hangs),
+            ("reset", self.resets),
+            ("garbage", self.garbage if poll else 0.0),
+        ):
+            if draw < share:
+                return self._count(kind)
+            draw -= share
+        return None
+
+    def garbage_body(self) -> web.Response:
+        """A 200 answer that is not what the API returns: a proxy's page, JSON cut off,
+        or JSON of another shape."""
+        return self.random.choice(
+            [
+                lambda: web.Response(
+                    text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+                ),
+                lambda: web.Response(
+                    text='{"ok": true, "result": [{"upd', content_type="application/json"
+                ),
+                lambda: web.json_response(["unexpected"]),
+            ]
+        )()
+
+    def _count(self, kind: str) -> str:
+        self.counts[kind] += 1
+        return kind

@@ -83,6 +83,14 @@ class ApiError(Exception):
         self.message = message
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _bad(message: str) -> ApiError:
     return ApiError(400, "proto.payload", message)
 
@@ -323,6 +331,9 @@ class FakeMax(Server):
 
     async def _handle(self, request: web.Request) -> web.Response:
         query = dict(request.query)
+        faulty = await self.fault(request, self._faulty, poll=request.path == "/updates")
+        if faulty is not None:
+            return faulty
         self.calls.append((request.method, request.path, query))
         try:
             if request.method not in PATHS[request.path]:
@@ -354,6 +365,21 @@ class FakeMax(Server):
                 self.rejected.append(f"{exc.status} {exc.code}: {exc.message}")
             return web.json_response({"code": exc.code, "message": exc.message}, status=exc.status)
         return web.json_response(result)
+
+    def _faulty(self, kind: str) -> web.Response:
+        """MAX's answers to a call it could not take: 429 too.many.requests (MAX gives no
+        retry time), 503 service.unavailable or a front end's 502 page."""
+        if kind == "429":
+            body = {"code": "too.many.requests", "message": "Too many requests"}
+            return web.json_response(body, status=429)
+        if kind == "5xx":
+            if self.faults.random.random() < 0.5:
+                return web.Response(
+                    status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
+                )
+            body = {"code": "service.unavailable", "message": "Service temporarily unavailable"}
+            return web.json_response(body, status=503)
+        return self.faults.garbage_body()
 
     async def api_get_me(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         return {
@@ -427,6 +453,8 @@ class FakeMax(Server):
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             raise _bad("text must be a string")
+        if text and not _utf8(text):
+            raise _bad("text: invalid UTF-8")
         if text and len(text) > 4000:
             raise _bad("text: the length must be no more than 4000 characters")
         if body.get("format") not in (None, "markdown", "html"):

@@ -2,15 +2,16 @@
 confirms by offset and delivers only the update types in allowed_updates (by default
 every type but chat_member, message_reaction and message_reaction_count), 409 while a
 webhook is set or when a newer getUpdates call ends a waiting one; sendMessage with
-Telegram's checks (HTML entities, 4096 UTF-16 code units after entity parsing, inline
+Telegram's checks (UTF-8 only, HTML entities, 4096 UTF-16 code units after entity parsing, inline
 keyboards with exactly one action per button and 1-64 bytes of callback data, "chat
 not found" for a chat that never wrote to the bot); flood control (429 with
 parameters.retry_after beyond 30 messages/s or a chat's burst), blocked users (403),
 answerCallbackQuery only for a fresh query, setMyCommands, and setWebhook with its
 secret_token rules. Parents can send text, media, locations, contacts, edit messages,
-block and unblock the bot, and write in groups. With `push_to(urls)` the fake delivers
-updates as Telegram does to a webhook: POSTed to the bot's workers in turn, a failed
-push tried again on the next, one chat's updates one at a time."""
+block and unblock the bot, and write in groups. `faults` (tests/fakes/common.py) makes
+calls fail as Telegram's do. With `push_to(urls)` the fake delivers updates as Telegram
+does to a webhook: POSTed to the bot's workers in turn, a failed push tried again on
+the next, one chat's updates one at a time."""
 
 from __future__ import annotations
 
@@ -123,6 +124,15 @@ def parse_html(text: str) -> str:
             f'"{stack[-1]}"',
         )
     return "".join(out)
+
+
+def _utf8(text: str) -> bool:
+    """Telegram takes UTF-8 only: a lone surrogate has no UTF-8 form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def utf16_len(text: str) -> int:
@@ -370,6 +380,9 @@ class FakeTelegram(Server):
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        faulty = await self.fault(request, self._faulty, poll=method == "getUpdates", method=method)
+        if faulty is not None:
+            return faulty
         params = await self._params(request)
         if method == "sendMessage" and self.hold_sends:
             self.held += 1
@@ -398,6 +411,28 @@ class FakeTelegram(Server):
                 body["parameters"] = {"retry_after": exc.retry_after}
             return web.json_response(body, status=exc.status)
         return web.json_response({"ok": True, "result": result})
+
+    def _faulty(self, kind: str) -> web.Response:
+        """Telegram's answers to a call it could not take (core.telegram.org/bots/api,
+        "Making requests"; flood control: "Too Many Requests: retry after N" with
+        parameters.retry_after)."""
+        if kind == "429":
+            retry_after = self.faults.retry_after
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry_after}",
+                "parameters": {"retry_after": retry_after},
+            }
+            return web.json_response(body, status=429)
+        if kind == "5xx":
+            if self.faults.random.random() < 0.5:  # the front end's own page
+                return web.Response(
+                    status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
+                )
+            body = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            return web.json_response(body, status=500)
+        return self.faults.garbage_body()
 
     @staticmethod
     async def _params(request: web.Request) -> dict[str, Any]:
@@ -524,6 +559,8 @@ class FakeTelegram(Server):
         if chat_id not in self.chats:
             raise ApiError(400, "Bad Request: chat not found")
         raw = params.get("text", "")
+        if not _utf8(raw):
+            raise ApiError(400, "Bad Request: strings must be encoded in UTF-8")
         text = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")

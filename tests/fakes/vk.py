@@ -129,6 +129,9 @@ class FakeVk(Server):
         self.lp_failures: list[int] = []  # `failed` values for the next long-poll checks
         self.lp_http_errors = 0  # long-poll checks answered with HTTP 502
         self.lp_connects = 0
+        # events the long poll server lost (`failed` 1 or 3): never delivered
+        self.lost: list[dict[str, Any]] = []
+        self._lost_from: int | None = None
         self.bot_features = True  # "Возможности ботов" on: keyboards allowed
         self.open_events: dict[str, float] = {}  # message_event id -> when it was pressed
         self._seen_random: dict[tuple[int, int], int] = {}
@@ -192,6 +195,9 @@ class FakeVk(Server):
     # -- the API ----------------------------------------------------------------------
     async def _method(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        faulty = await self.fault(request, self._faulty)
+        if faulty is not None:
+            return faulty
         form = await request.post()
         params = {key: value for key, value in form.items() if isinstance(value, str)}
         params.update(request.query)
@@ -213,6 +219,28 @@ class FakeVk(Server):
             error = {"error_code": exc.code, "error_msg": exc.message, "request_params": []}
             return web.json_response({"error": error})
         return web.json_response({"response": result})
+
+    def _faulty(self, kind: str) -> web.Response:
+        """VK's answers to a call it could not take (dev.vk.com/ru/reference/errors):
+        error 6 "Too many requests per second" (VK names no retry time), error 10
+        "Internal server error", or the front end's 502/504 page."""
+        if kind in ("429", "5xx") and (kind == "429" or self.faults.random.random() < 0.5):
+            code, message = (
+                (6, "Too many requests per second")
+                if kind == "429"
+                else (
+                    10,
+                    "Internal server error",
+                )
+            )
+            error = {"error_code": code, "error_msg": message, "request_params": []}
+            return web.json_response({"error": error})
+        if kind == "5xx":
+            status = self.faults.random.choice([502, 504])
+            return web.Response(
+                status=status, text=f"<html>{status}</html>", content_type="text/html"
+            )
+        return self.faults.garbage_body()
 
     async def api_groups_getById(self, params: dict[str, str]) -> dict[str, Any]:
         """Since API 5.194 an object {"groups": [...], "profiles": [...]}; with a community
@@ -237,6 +265,11 @@ class FakeVk(Server):
         if params.get("group_id") != str(self.group_id):
             raise VkError(100, "One of the parameters specified was missing or invalid: group_id")
         self.lp_connects += 1
+        if self._lost_from is not None:
+            # after `failed: 3` the events since the client's ts are gone: the server
+            # gives the current ts
+            self._lose(self._lost_from)
+            self._lost_from = None
         return {"key": self.key, "server": f"{self.base}/lp/wh{self.group_id}", "ts": str(self.ts)}
 
     async def api_messages_send(self, params: dict[str, str]) -> int:
@@ -291,22 +324,41 @@ class FakeVk(Server):
         self.answered.append(params["event_id"])
         return 1
 
+    def _lose(self, from_ts: int) -> None:
+        self.lost.extend(event for t, event in self.events if t >= from_ts)
+        self.events = [(t, event) for t, event in self.events if t < from_ts]
+
     async def _longpoll(self, request: web.Request) -> web.Response:
+        """Bots Long Poll (dev.vk.com/ru/api/bots-long-poll/getting-started): `failed: 1`
+        the event history is out of date or partly lost, go on with the `ts` given;
+        `failed: 2` the key expired, get a new key with groups.getLongPollServer (the
+        ts stays valid); `failed: 3` the information is lost, get a new key and ts with
+        groups.getLongPollServer. Events that `failed` 1 or 3 skip are in `lost`."""
         self.calls.append(("lp", dict(request.query)))
         if request.query.get("act") != "a_check":
             return web.Response(status=404, text="act=a_check is required")
+        faulty = await self.fault(request, self._faulty, poll=True)
+        if faulty is not None:
+            return faulty
         if self.lp_http_errors > 0:
             self.lp_http_errors -= 1
             return web.Response(status=502, text="Bad Gateway")
+        try:
+            asked = int(request.query.get("ts", 0))
+        except ValueError:
+            asked = 0
         if self.lp_failures:
             failed = self.lp_failures.pop(0)
             if failed == 1:
+                self._lose(asked)
                 return web.json_response({"failed": 1, "ts": str(self.ts)})
             self.key = secrets.token_hex(8)
+            if failed == 3:
+                self._lost_from = asked
             return web.json_response({"failed": failed})
         if request.query.get("key") != self.key:
             return web.json_response({"failed": 2})
-        ts = int(request.query.get("ts", 0))
+        ts = asked
         wait = float(request.query.get("wait", 25))
         deadline = time.monotonic() + wait
         async with self.changed:
