@@ -61,12 +61,18 @@ def console_channel(app: App):
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
     from bot.channels.serve import ChannelError, serve_channels
+    from bot.roles import check_roles, parse_roles
 
+    roles = parse_roles(getattr(args, "role", None))
+    check_roles(roles, app.settings)
     await app.delivery.pacing.check()
     await app.start()
     try:
         return await serve_channels(
-            app, console_channel(app), force_console=getattr(args, "console", False)
+            app,
+            console_channel(app),
+            force_console=getattr(args, "console", False),
+            roles=roles,
         )
     except ChannelError as exc:
         raise CliError(str(exc)) from exc
@@ -133,6 +139,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--console",
         action="store_true",
         help="also chat in this terminal even when stdin is not one (scripts, tests)",
+    )
+    parser.add_argument(
+        "--role",
+        default="all",
+        metavar="ROLES",
+        help="what this process runs, comma-separated: web (console, webhooks, healthz, "
+        "metrics), vk (the VK long-poll reader), max (the MAX long-poll reader), scheduler "
+        "(the reminders' ticker leader), delivery (the outbox workers), or all (default). "
+        "Several processes need PostgreSQL; see the README's 'Several processes'",
     )
 
 

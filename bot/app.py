@@ -51,12 +51,17 @@ class App:
         if self.settings.catalogue.load_sample:
             await load_sample_if_empty(self.db, self.region, self.texts)
 
-    async def serve(self, *, ticker: bool = False) -> None:
+    async def serve(
+        self, *, ticker: bool = False, delivery: bool = True, inbox: bool = True
+    ) -> None:
         """Start this process's background work: the delivery worker (pending messages
         first), the inbox (updates stored and not yet handled first) and, with `ticker`,
-        the reminders' ticker (`navbot run`, once every channel passed its checks)."""
-        await self.delivery.start()
-        await self.inbox.start()
+        the reminders' ticker (`navbot run`, once every channel passed its checks; a
+        process of some roles only starts theirs)."""
+        if delivery:
+            await self.delivery.start()
+        if inbox:
+            await self.inbox.start()
         if ticker and self.settings.reminders.ticker and self.ticker is None:
             from bot.scheduler import Ticker
 

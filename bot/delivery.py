@@ -164,6 +164,9 @@ class Delivery:
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None
         self.running = False
+        # False in a process without the delivery role: what it queues is sent by the
+        # delivery workers (woken by PostgreSQL NOTIFY), not here.
+        self.sends = True
 
     def register(
         self, channel: str, sender: Sender, limits: Limits | None = None, *, key: str = ""
@@ -240,6 +243,8 @@ class Delivery:
 
     def submit(self, replies: list[Reply]) -> None:
         """The replies were committed to the outbox: send them as soon as possible."""
+        if not self.sends:
+            return
         for user_id in dict.fromkeys(r.user_id for r in replies if r.user_id is not None):
             self.wake_user(user_id)
 

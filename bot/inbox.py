@@ -7,7 +7,12 @@ cursor when it has one) before the channel confirms the batch to the platform
 Each stored update is then handled by the dialogue engine, in order per parent; the
 engine deletes the row in the transaction that handles it. Rows left by a crash are
 handled after the restart (or, on PostgreSQL, by another process once their lease
-ran out). A re-delivered update is stored once and handled once.
+ran out or their process is gone). A re-delivered update is stored once and handled once.
+
+On PostgreSQL several processes store updates into one inbox: a parent's updates are
+handled by whichever process takes the parent's turn (an advisory lock), oldest first
+(`DialogueEngine.handle_next`), so two web workers that received consecutive updates
+of one parent never handle them at once or out of order.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ class Inbox:
     LEASE = timedelta(seconds=120)
     SWEEP_SECONDS = 10.0
     SWEEP_BATCH = 500
+    # Parents handled at once by one process (PostgreSQL): the rest wait their turn, so
+    # the database pool keeps connections for storing what the webhooks receive.
+    MAX_HANDLING = 8
+    # Seconds before looking again at a parent whose turn another process holds.
+    BUSY_WAIT = 0.02
+    BUSY_WAIT_MAX = 0.5
     RETRY_MAX = 30.0  # the longest pause before a message the database failed is retried
 
     def __init__(self, db: Database, engine: DialogueEngine, delivery: Delivery) -> None:
@@ -54,6 +65,7 @@ class Inbox:
         # reply latency; updates taken over from a stopped process use their own time.
         self._received: dict[int, float] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._handling: asyncio.Semaphore | None = None
         self.running = False
 
     # -- in -------------------------------------------------------------------------------
@@ -97,7 +109,19 @@ class Inbox:
                 self._received.pop(next(iter(self._received)))
             self._received[row_id] = arrived
             self._schedule(row_id, message)
+        if self.shared:
+            # An update stored before (by a process that was killed before handling it,
+            # and sent again by the platform) is this parent's turn as well.
+            fresh = {id(message) for _, message in stored}
+            for message in messages:
+                if message.update_id is not None and id(message) not in fresh:
+                    self._schedule(0, message)
         return len(stored)
+
+    @property
+    def shared(self) -> bool:
+        """PostgreSQL: other processes may store and handle this database's updates."""
+        return self.db.dialect == "postgresql"
 
     async def _save_cursor(self, session: Any, channel: str, value: str) -> None:
         row = await session.get(ChannelCursor, channel)
@@ -114,13 +138,66 @@ class Inbox:
 
     # -- handling -------------------------------------------------------------------------
     def _schedule(self, row_id: int, message: Incoming) -> None:
+        key = (message.channel, message.user_id)
+        if self.shared:
+            # A signal only: the parent's worker handles every stored row of theirs.
+            self._queues.setdefault(key, deque()).append((row_id, message))
+            if key not in self._workers:
+                self._workers[key] = asyncio.create_task(self._work_shared(key), name="inbox")
+            return
         if row_id in self._scheduled:
             return
         self._scheduled.add(row_id)
-        key = (message.channel, message.user_id)
         self._queues.setdefault(key, deque()).append((row_id, message))
         if key not in self._workers:
             self._workers[key] = asyncio.create_task(self._work(key), name="inbox")
+
+    async def _work_shared(self, key: tuple[str, str]) -> None:
+        """PostgreSQL: take the parent's turn and handle their stored updates, oldest
+        first, whichever process stored them, until none is left. While another process
+        holds the turn it handles them; this one looks again shortly, until the rows are
+        gone (a holder that dies lets go of the lock with its connection)."""
+        queue = self._queues[key]
+        wait = self.BUSY_WAIT
+        if self._handling is None:
+            self._handling = asyncio.Semaphore(self.MAX_HANDLING)
+        failures = 0
+        try:
+            while True:
+                queue.clear()
+                try:
+                    async with self._handling:
+                        turn = await self.engine.handle_next(*key)
+                except Exception as exc:
+                    # The database failing (away, or no connection free in time): the rows
+                    # stay, and this parent's turn is tried again after a pause.
+                    failures += 1
+                    log.warning("inbox: a stored update not handled yet: %s", type(exc).__name__)
+                    await asyncio.sleep(min(self.RETRY_MAX, 0.5 * 2**failures))
+                    continue
+                failures = 0
+                if turn.busy:
+                    await asyncio.sleep(wait)
+                    wait = min(wait * 2, self.BUSY_WAIT_MAX)
+                    continue
+                wait = self.BUSY_WAIT
+                if turn.row_id is None:
+                    if queue:  # stored while this worker looked: look again
+                        continue
+                    return
+                assert turn.incoming is not None
+                current_update.set(f"{key[0]}:{turn.incoming.update_id}")
+                log.debug("handled: %d replies", len(turn.replies))
+                current_update.set(None)
+                arrived = self._received.pop(turn.row_id, None) or turn.incoming.time.timestamp()
+                if turn.replies:
+                    self.telemetry.awaiting_reply(turn.replies[0].transcript_id, key[0], arrived)
+                    self.delivery.submit(turn.replies)
+        finally:
+            current_update.set(None)
+            del self._workers[key]
+            if not queue:
+                self._queues.pop(key, None)
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
@@ -184,7 +261,7 @@ class Inbox:
         while self.running:
             await asyncio.sleep(self.SWEEP_SECONDS)
             try:
-                await self.sweep()
+                await self.sweep(take_dead=True)
             except Exception as exc:
                 log.warning("inbox sweep failed: %s", type(exc).__name__)
 

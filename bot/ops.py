@@ -159,7 +159,7 @@ async def health(app: Any) -> tuple[bool, dict[str, Any]]:
             problems.append("database")
         body["outbox"] = queues.get("outbox", {})
         body["queues"] = {key: value for key, value in queues.items() if key != "outbox"}
-        served = set(app.delivery.senders)
+        served = set(app.delivery.senders) if app.delivery.sends else set()
         stale = app.settings.ops.outbox_stale_seconds
         if any(
             state["oldest_seconds"] > stale

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import logging
 import re
 import traceback
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +49,39 @@ _OWN_CODE = re.compile(r"(?:bot|handlers|storage|texts)/[\w/]+\.py$")
 
 # A check before routing: True when it dealt with the message.
 Hook = Callable[[Incoming, Context], Awaitable[bool]]
+
+# Channels whose update ids grow with each update (Telegram): their stored updates are
+# handled in update-id order; the others in the order they were stored.
+ORDERED_UPDATE_IDS = frozenset({"telegram"})
+
+
+def _int32(value: str) -> int:
+    """A stable signed 32-bit number for `value` (advisory lock keys)."""
+    digest = hashlib.blake2b(value.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def parent_lock_key(channel: str, platform_user_id: str) -> int:
+    """The second key of a parent's advisory lock (two parents sharing one only wait)."""
+    return _int32(f"{channel}:{platform_user_id}")
+
+
+def inbox_order(channel: str, row_id: int, update_id: str) -> tuple[int, int]:
+    """Sort key of a parent's stored updates: the oldest first."""
+    if channel in ORDERED_UPDATE_IDS and update_id.isdigit():
+        return (int(update_id), row_id)
+    return (0, row_id)
+
+
+@dataclass
+class Turn:
+    """What `DialogueEngine.handle_next` did: handled one stored update (`row_id`, its
+    message and replies), found none left, or found the parent busy elsewhere."""
+
+    row_id: int | None = None
+    incoming: Incoming | None = None
+    replies: list[Reply] = field(default_factory=list)
+    busy: bool = False
 
 
 class DialogueEngine:
@@ -91,18 +126,74 @@ class DialogueEngine:
             try:
                 async with self.db.session() as session:
                     return await self._handle(session, incoming, inbox_id)
-            except IntegrityError as exc:
-                if incoming.update_id is not None and await self.already_handled(incoming):
-                    log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
-                    await self._drop_inbox(inbox_id)
-                    return []
-                return await self._failed(incoming, inbox_id, exc)
-            except (OperationalError, InterfaceError, PoolTimeout):
-                # the database is away or every connection busy: nothing to answer with
-                # now; the inbox keeps the message and tries it again
-                raise
             except Exception as exc:
-                return await self._failed(incoming, inbox_id, exc)
+                return await self._after_error(incoming, inbox_id, exc)
+
+    async def _after_error(
+        self, incoming: Incoming, inbox_id: int | None, exc: Exception
+    ) -> list[Reply]:
+        """A handling transaction failed and was rolled back: a re-delivered update is
+        dropped, a handler's error answered with an apology; the database being away is
+        raised (nothing to answer with)."""
+        if isinstance(exc, IntegrityError):
+            if incoming.update_id is not None and await self.already_handled(incoming):
+                log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
+                await self._drop_inbox(inbox_id)
+                return []
+            return await self._failed(incoming, inbox_id, exc)
+        if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+            # the database is away or every connection busy: nothing to answer with now;
+            # the inbox keeps the message and tries it again
+            raise exc
+        return await self._failed(incoming, inbox_id, exc)
+
+    async def handle_next(self, channel: str, platform_user_id: str) -> Turn:
+        """Several processes on PostgreSQL: handle the parent's oldest stored update,
+        whichever process stored it, under the parent's advisory lock.
+
+        The lock (pg_try_advisory_xact_lock, held until this transaction ends) makes one
+        process at a time handle one parent; the oldest row (Telegram's update_id, else
+        the order stored) keeps their messages in order even when consecutive updates
+        reached different web workers. `Turn.busy`: another process holds the parent
+        now and handles its rows; `Turn.done`: nothing is left to handle."""
+        key = (channel, platform_user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        picked: list[tuple[int, Incoming]] = []
+        async with lock:
+            try:
+                async with self.db.session() as session:
+                    taken = await session.scalar(
+                        text("SELECT pg_try_advisory_xact_lock(:space, :parent)"),
+                        {"space": self._lock_space(), "parent": parent_lock_key(*key)},
+                    )
+                    if not taken:
+                        return Turn(busy=True)
+                    rows = (
+                        await session.execute(
+                            select(InboxEntry.id, InboxEntry.update_id, InboxEntry.incoming).where(
+                                InboxEntry.channel == channel,
+                                InboxEntry.platform_user_id == platform_user_id,
+                            )
+                        )
+                    ).all()
+                    if not rows:
+                        return Turn()
+                    row_id, _, data = min(rows, key=lambda row: inbox_order(channel, *row[:2]))
+                    picked.append((row_id, Incoming.from_json(data).cleaned()))
+                    replies = await self._handle(session, picked[0][1], row_id)
+                return Turn(row_id=row_id, incoming=picked[0][1], replies=replies)
+            except Exception as exc:
+                if not picked:
+                    raise
+                row_id, incoming = picked[0]
+                replies = await self._after_error(incoming, row_id, exc)
+                return Turn(row_id=row_id, incoming=incoming, replies=replies)
+
+    def _lock_space(self) -> int:
+        """The first key of the parents' advisory locks: one per database schema."""
+        return _int32(f"navbot-inbox:{self.db.schema or ''}")
 
     async def _failed(
         self, incoming: Incoming, inbox_id: int | None, exc: BaseException

@@ -24,6 +24,7 @@ class Bot:
         *,
         env: dict[str, str] | None = None,
         name: str = "bot",
+        args: list[str] | None = None,
     ) -> None:
         self.config = write_config(tmp_path, database)
         self.cwd = tmp_path
@@ -54,13 +55,14 @@ class Bot:
                 }
             )
         self.env.update(env or {})
+        self.args = list(args or [])
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tmp_path / f"{name}.log"
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
+                [sys.executable, "-m", "bot", "run", *self.args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

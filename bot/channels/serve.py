@@ -1,8 +1,9 @@
-"""`navbot run`: every configured channel and the staff console in one process, stopped
-cleanly on SIGTERM or Ctrl+C. The web server ([web] host and port) always serves the
-console, and the Telegram and MAX webhooks of channels in webhook mode; otherwise they
-poll. VK polls Bots Long Poll; the terminal channel joins when stdin is a terminal,
-when asked for, or when no messenger is configured."""
+"""`navbot run`: every configured channel and the staff console in one process (or the
+roles of bot/roles.py, one process each), stopped cleanly on SIGTERM or Ctrl+C. The
+web server ([web] host and port) serves the console, and the Telegram and MAX webhooks
+of channels in webhook mode; otherwise they poll. VK polls Bots Long Poll; the terminal
+channel joins when stdin is a terminal, when asked for, or when no messenger is
+configured."""
 
 from __future__ import annotations
 
@@ -38,36 +39,77 @@ def personal_data_line(app: Any) -> str:
     return line
 
 
-async def serve_channels(app: Any, console: Any | None, *, force_console: bool = False) -> int:
+async def serve_channels(
+    app: Any, console: Any | None, *, force_console: bool = False, roles: Any = None
+) -> int:
+    """Serve `roles` (bot/roles.py; every role by default). Every configured messenger's
+    channel is built and checked in every process (its sender sends what this process
+    queues); only the roles named here receive updates, lead the ticker or deliver."""
+    from bot.roles import ALL
+
+    roles = ALL if roles is None else roles
     settings = app.settings
     jobs: dict[str, Coroutine[Any, Any, None]] = {}
+    idle: list[Coroutine[Any, Any, None]] = []
     cleanups: list[Any] = []
     webhooks: dict[str, Any] = {}
+    app.delivery.sends = "delivery" in roles
+
+    def place(name: str, job: Coroutine[Any, Any, None], role: str) -> None:
+        if role in roles:
+            jobs[name] = job
+        else:
+            idle.append(job)  # built and checked for its sender; receives elsewhere
+
     try:
         if settings.max_enabled:
-            jobs["max"] = await _max(app, cleanups, webhooks)
+            job = await _max(app, cleanups, webhooks)
+            reads = "web" if settings.max.mode == "webhook" else "max"
+            place("max", job, reads)
         if settings.telegram_enabled:
-            jobs["telegram"] = await _telegram(app, cleanups, webhooks)
+            job = await _telegram(app, cleanups, webhooks)
+            place("telegram", job, "web")
         if settings.vk.token and settings.vk.token.get_secret_value():
-            jobs["vk"] = await _vk(app, cleanups)
-        await _web(app, cleanups, webhooks)
+            job = await _vk(app, cleanups)
+            place("vk", job, "vk")
+        if "web" in roles:
+            await _web(app, cleanups, webhooks)
+        await serve_ops_alone(app, cleanups)
         messengers = bool(jobs)
-        if not messengers:
+        if not messengers and roles.all:
             print(
                 "No messenger token is configured (NAVBOT_TELEGRAM__TOKEN, NAVBOT_MAX__TOKEN, "
                 "or NAVBOT_VK__TOKEN with NAVBOT_VK__GROUP_ID): starting the terminal channel "
                 "only.",
                 file=sys.stderr,
             )
+        if not roles.all:
+            print(f"roles: {roles}", file=sys.stderr, flush=True)
+            if settings.pacing.backend == "memory" and app.delivery.senders:
+                print(
+                    "navbot: warning: [pacing] backend = memory counts the platforms' rate "
+                    "limits in this process only; with several processes set "
+                    "NAVBOT_PACING__BACKEND=redis",
+                    file=sys.stderr,
+                    flush=True,
+                )
         print(personal_data_line(app), file=sys.stderr, flush=True)
-        if console is not None and (not messengers or force_console or sys.stdin.isatty()):
+        if (
+            console is not None
+            and roles.all
+            and (not messengers or force_console or sys.stdin.isatty())
+        ):
             jobs["console"] = console.run()
         # Every channel's sender is registered now: send what is pending, handle what
         # was stored and not yet handled, then serve.
-        await app.serve(ticker=True)
-        return await run_until_stopped(jobs, console_ends_all=not messengers or sys.stdin.isatty())
+        await app.serve(
+            ticker="scheduler" in roles, delivery="delivery" in roles, inbox=roles.receives
+        )
+        return await run_until_stopped(
+            jobs, console_ends_all=roles.all and (not messengers or sys.stdin.isatty())
+        )
     finally:
-        for job in jobs.values():
+        for job in [*jobs.values(), *idle]:
             job.close()  # never-started coroutines, after a start failure
         for cleanup in reversed(cleanups):
             with contextlib.suppress(Exception):
@@ -141,7 +183,6 @@ async def _web(app: Any, cleanups: list[Any], webhooks: dict[str, Any]) -> None:
         raise ChannelError(f"web server cannot listen on {web.host}:{web.port}: {exc}") from exc
     cleanups.append(runner.cleanup)
     print(f"staff console on {address(runner)}", file=sys.stderr, flush=True)
-    await serve_ops_alone(app, cleanups)
 
 
 async def serve_ops_alone(app: Any, cleanups: list[Any]) -> None:

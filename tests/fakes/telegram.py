@@ -9,7 +9,9 @@ parameters.retry_after beyond 30 messages/s or a chat's burst), blocked users (4
 answerCallbackQuery only for a fresh query, setMyCommands, and setWebhook with its
 secret_token rules. Parents can send text, media, locations, contacts, edit messages,
 block and unblock the bot, and write in groups. `faults` (tests/fakes/common.py) makes
-calls fail as Telegram's do."""
+calls fail as Telegram's do. With `push_to(urls)` the fake delivers updates as Telegram
+does to a webhook: POSTed to the bot's workers in turn, a failed push tried again on
+the next, one chat's updates one at a time."""
 
 from __future__ import annotations
 
@@ -19,9 +21,11 @@ import itertools
 import json
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakes.common import Bucket, Server, Window
@@ -178,6 +182,16 @@ class FakeTelegram(Server):
         self.conflicts = 0  # getUpdates calls ended by a newer one (409)
         self._release = asyncio.Event()
         self._chat_buckets: dict[int, Bucket] = {}
+        # Webhook push mode (push_to): where updates go, and how it went.
+        self.push_targets: list[str] = []
+        self.pushed = 0  # updates a webhook answered with 2xx
+        self.push_failures = 0  # pushes refused, reset, timed out or answered otherwise
+        self.push_retry_delay = 0.2
+        self._turn = 0
+        self._outgoing: dict[Any, deque[dict[str, Any]]] = {}
+        self._pushers: dict[Any, asyncio.Task[None]] = {}
+        self._connections: asyncio.Semaphore | None = None
+        self._client: aiohttp.ClientSession | None = None
         self.web_app.router.add_post("/bot{token}/{method}", self._handle)
         self.web_app.router.add_get("/bot{token}/{method}", self._handle)
 
@@ -234,13 +248,89 @@ class FakeTelegram(Server):
 
     async def push(self, update: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), **update}
-        self.updates.append(update)
-        await self.notify()
+        await self.redeliver(update)
         return update
 
     async def redeliver(self, update: dict[str, Any]) -> None:
+        if self.push_targets:
+            self._queue_push(update)
+            return
         self.updates.append(update)
         await self.notify()
+
+    # -- webhook push mode -------------------------------------------------------------
+    def push_to(self, urls: list[str], *, connections: int = 40) -> None:
+        """Deliver updates by POSTing them to `urls` (the bot's web workers, as a proxy in
+        front of them would) once setWebhook was called, instead of keeping them for
+        getUpdates. As Telegram does: the secret token in its header, one chat's updates
+        one at a time and in order (the next after the previous was answered 2xx), up to
+        `connections` requests in flight. Each attempt goes to the next URL in turn; a
+        failed one (refused, reset, timed out, not 2xx) is tried again on the next URL
+        after `push_retry_delay` seconds."""
+        self.push_targets = list(urls)
+        self._connections = asyncio.Semaphore(connections)
+
+    @staticmethod
+    def _chat_of(update: dict[str, Any]) -> Any:
+        for value in update.values():
+            if isinstance(value, dict):
+                chat = value.get("chat") or (value.get("message") or {}).get("chat") or {}
+                return chat.get("id") or (value.get("from") or {}).get("id")
+        return None
+
+    def _queue_push(self, update: dict[str, Any]) -> None:
+        chat = self._chat_of(update)
+        self._outgoing.setdefault(chat, deque()).append(update)
+        if chat not in self._pushers:
+            self._pushers[chat] = asyncio.create_task(self._push_chat(chat))
+
+    @property
+    def push_backlog(self) -> int:
+        """Updates not yet answered by a webhook."""
+        return sum(len(queue) for queue in self._outgoing.values())
+
+    async def _push_chat(self, chat: Any) -> None:
+        queue = self._outgoing[chat]
+        try:
+            while queue:
+                await self._push_one(queue[0])
+                queue.popleft()
+        finally:
+            del self._pushers[chat]
+            if not queue:
+                self._outgoing.pop(chat, None)
+
+    async def _push_one(self, update: dict[str, Any]) -> None:
+        assert self._connections is not None
+        if self._client is None:
+            self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        while True:
+            if self.webhook and self.allowed_updates & update.keys():
+                url = self.push_targets[self._turn % len(self.push_targets)]
+                self._turn += 1
+                secret = self.webhook.get("secret_token")
+                headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                try:
+                    async with self._connections:
+                        async with self._client.post(url, json=update, headers=headers) as answer:
+                            await answer.read()
+                            if 200 <= answer.status < 300:
+                                self.pushed += 1
+                                return
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                self.push_failures += 1
+            elif self.webhook:
+                return  # a type not asked for: Telegram never sends it
+            await asyncio.sleep(self.push_retry_delay)
+
+    async def stop(self) -> None:
+        for task in list(self._pushers.values()):
+            task.cancel()
+        await asyncio.gather(*self._pushers.values(), return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+        await super().stop()
 
     async def message(self, user_id: int, text: str) -> dict[str, Any]:
         return await self.push({"message": self._message(user_id, text=text)})
