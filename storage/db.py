@@ -35,6 +35,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     register_sqlite_functions(dbapi_connection)
 
 
+def _sqlite_reset(dbapi_connection, _record, _state) -> None:  # type: ignore[no-untyped-def]
+    """A connection back in the pool is rolled back only when a transaction is open: the
+    pool's usual unconditional rollback is one more trip to aiosqlite's thread after
+    every committed unit of work."""
+    inner = getattr(dbapi_connection, "_connection", None)
+    if inner is None or getattr(inner, "in_transaction", True):
+        dbapi_connection.rollback()
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -55,6 +64,7 @@ class Database:
             # SQLite has one writer at a time: one pooled connection makes transactions
             # queue in the event loop instead of sleeping in SQLite's busy handler.
             pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+            pool["pool_reset_on_return"] = None  # _sqlite_reset does it
         if schema and self.dialect == "postgresql":
             connect_args["server_settings"] = {"search_path": schema}
         if self.dialect == "sqlite" and parsed.database:
@@ -73,6 +83,7 @@ class Database:
             logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine.pool, "reset", _sqlite_reset)
         # Given to every session (session.info): the schema, and what the app adds (the
         # outbox's personal-data guard).
         self.info: dict = {"navbot_schema": self.schema}

@@ -124,10 +124,28 @@ def _delivery_exception(exc: TelegramAPIError | ClientDecodeError) -> Exception:
     return DeliveryError(reason)
 
 
+# aiogram parses every answer as Response[<result type>]; pydantic caches those classes
+# weakly, so they were built anew (~20 ms each) whenever the garbage collector had taken
+# them. Held here once a channel exists (not at import: the types are built on first use).
+_RESPONSE_TYPES: list[Any] = []
+
+
+def _hold_response_types() -> None:
+    if not _RESPONSE_TYPES:
+        from aiogram.methods import AnswerCallbackQuery, GetUpdates, SendMessage
+        from aiogram.methods.base import Response
+
+        _RESPONSE_TYPES.extend(
+            Response[method.__returning__]  # type: ignore[name-defined]
+            for method in (SendMessage, GetUpdates, AnswerCallbackQuery)
+        )
+
+
 class TelegramChannel:
     """Owns the aiogram Bot and Dispatcher; `run()` polls or sets the webhook."""
 
     def __init__(self, app: Any, limits: Limits = TELEGRAM_LIMITS) -> None:
+        _hold_response_types()
         cfg = app.settings.telegram
         self.app = app
         self.engine = app.engine
