@@ -64,7 +64,10 @@ async def _drive(options: argparse.Namespace) -> None:
     users = list(range(FIRST_USER, FIRST_USER + options.users))
     while command := (await reader.readline()).decode().strip():
         if command == "warmup":
-            await _burst(fake, users, 1)
+            if options.steady:  # under the real limits: one round at the steady rate
+                await _steady(fake, users, options.rate, len(users) / options.rate)
+            else:
+                await _burst(fake, users, 1)
             _say({"ok": True})
         elif command == "go":
             if options.steady:
