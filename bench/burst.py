@@ -50,23 +50,13 @@ from bot.channels.vk import VkChannel
 from bot.config import Settings
 from handlers.core import Reply
 from storage.models import TranscriptEntry, User
+from tests.fakes.common import max_in_window
 from tests.fakes.max import FakeMax
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
 from tests.processes import Bot
 
 FIRST_PARENT = 200_000
-
-
-def max_in_window(stamps: list[float], seconds: float = 1.0) -> int:
-    """The most stamps in any half-open window (t - seconds, t], as the fakes count."""
-    ordered = sorted(stamps)
-    most = start = 0
-    for end, stamp in enumerate(ordered):
-        while stamp - ordered[start] >= seconds:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 def report(name: str, limit: int, pushed: float, stamps: list[float], floods: int, dups: int):

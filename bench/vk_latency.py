@@ -35,11 +35,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.burst import max_in_window
 from bot.app import build_app
 from bot.channels.vk import VkChannel
 from bot.config import Settings
 from handlers.core import Reply
+from tests.fakes.common import max_in_window
 from tests.fakes.vk import FakeVk
 
 LIMIT = 20

@@ -35,21 +35,11 @@ from bot.pacing import (
 )
 from storage.models import TranscriptEntry
 from tests.cli import navbot
+from tests.fakes.common import max_in_window
 from tests.messengers import Running, messenger_settings, wait_until
 
 REDIS_URL = os.environ.get("NAVBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def max_in_window(stamps: list[float], seconds: float) -> int:
-    """The most stamps in any window (t - seconds, t], as the fake platforms count."""
-    ordered = sorted(stamps)
-    most = start = 0
-    for end, stamp in enumerate(ordered):
-        while stamp - ordered[start] >= seconds:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 class Clock:

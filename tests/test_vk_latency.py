@@ -16,22 +16,12 @@ from sqlalchemy import select
 
 from bot.channels.vk import random_id
 from storage.models import TranscriptEntry, User
+from tests.fakes.common import max_in_window
 from tests.fakes.vk import FakeVk
 from tests.messengers import wait_until
 
 PARENTS = 45
 FIRST = 710_000
-
-
-def max_in_window(stamps: list[float], seconds: float = 1.0) -> int:
-    """The most stamps in any window (t - seconds, t], as the fake counts."""
-    ordered = sorted(stamps)
-    most = start = 0
-    for end, stamp in enumerate(ordered):
-        while stamp - ordered[start] >= seconds:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 @pytest.fixture

@@ -50,6 +50,17 @@ class Bucket:
         return True
 
 
+def max_in_window(stamps: list[float], seconds: float = 1.0) -> int:
+    """The most stamps in any half-open window (t - seconds, t], as the fakes count."""
+    ordered = sorted(stamps)
+    most = start = 0
+    for end, stamp in enumerate(ordered):
+        while stamp - ordered[start] >= seconds:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
 _ACCEPTED: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "accepted", default=None
 )
