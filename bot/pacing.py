@@ -27,12 +27,14 @@ own), so the platform received it no later than its answer less that share, and 
 is never counted earlier than the platform saw it, however long one call was held up on
 our side. Only the spread of the delays counts against the budget, not the latency
 itself: at 100 ms to the API a long burst still runs at about
-`calls / (window + MARGIN)`. A call that failed (timeout, connection error, an error
-answer) is counted from its end. A call in flight longer than `HOLD` (5 s; a hung call,
-or a process killed mid-call) is counted from `HOLD` after its grant, so it cannot
-stall the budget. A bare `acquire()` whose caller never reports the end is counted from
-`MARGIN` after the grant. A chat's bucket refills `CHAT_MARGIN` (5%)
-slower than the platform's rate so that jitter cannot accumulate into a per-chat 429.
+`calls / (window + MARGIN)`. Round trips shorter than `NETWORK_MIN` (10 ms: a loopback or
+a LAN) earn no credit, since there a busy event loop delays a call as much as the wire.
+A call that failed (timeout, connection error, an error answer) is counted from its
+end. A call in flight longer than `HOLD` (5 s; a hung call, or a process killed
+mid-call) is counted from `HOLD` after its grant, so it cannot stall the budget. A bare
+`acquire()` whose caller never reports the end is counted from `MARGIN` after the grant.
+A chat's bucket refills `CHAT_MARGIN` (5%) slower than the platform's rate so that
+jitter cannot accumulate into a per-chat 429.
 
 Two backends behind the same interface:
 
@@ -78,6 +80,9 @@ CHAT_MARGIN = 0.05
 # The round trips the network's floor is taken from, and the share of it counted early.
 ROUND_TRIPS = 200
 NETWORK_SHARE = 0.9
+# Shorter round trips (a loopback or a LAN) earn no credit: there the spread of the delays
+# on our own side (a busy event loop) is as large as the trip itself.
+NETWORK_MIN = 0.010
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,10 @@ class Limiter(ABC):
 
     def network_floor(self) -> float:
         """How long, at least, a call of this limiter spends on the wire (see above)."""
-        return NETWORK_SHARE * min(self._round_trips) if self._round_trips else 0.0
+        if not self._round_trips:
+            return 0.0
+        shortest = min(self._round_trips)
+        return NETWORK_SHARE * shortest if shortest >= NETWORK_MIN else 0.0
 
     @abstractmethod
     async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:

@@ -77,7 +77,7 @@ async def pending(app) -> set[str]:
         return set(rows)
 
 
-async def wait_for(condition, limit: float = 180) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(condition, limit: float = 300) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + limit
     while not condition():
         assert time.monotonic() < deadline, "timed out"
