@@ -20,14 +20,12 @@ behind each other took over a second on a loaded machine. So a call made through
 `Limiter.slot()` (`Delivery.paced()`) holds its slot while it is in flight, as if the
 platform received it at every moment until it answers. Once it answered, the slot is
 counted from the answer less the network's share of a round trip, and never from less
-than `MARGIN` (25 ms) after the grant. The network's share is `NETWORK_SHARE` of the
-shortest round trip among the limiter's last `ROUND_TRIPS` calls: every call spends at
-least that long on the wire (the way out and the way back have each a floor of their
-own), so the platform received it no later than its answer less that share, and a burst
-is never counted earlier than the platform saw it, however long one call was held up on
-our side. Only the spread of the delays counts against the budget, not the latency
-itself: at 100 ms to the API a long burst still runs at about
-`calls / (window + MARGIN)`. Round trips shorter than `NETWORK_MIN` (10 ms: a loopback or
+than `MARGIN` (25 ms) after the grant. The network's share is `NETWORK_SHARE` (half) of the
+shortest round trip among the limiter's last `ROUND_TRIPS` calls: the way back of a call
+takes at least that long, so the platform received it no later than its answer less
+that share. Only the spread of the delays and half the latency count against the
+budget: at 100 ms to the API a long burst runs at about `calls / (window + 0.05 s)`.
+Round trips shorter than `NETWORK_MIN` (10 ms: a loopback or
 a LAN) earn no credit, since there a busy event loop delays a call as much as the wire.
 A call that failed (timeout, connection error, an error answer) is counted from its
 end. A call in flight longer than `HOLD` (5 s; a hung call, or a process killed
@@ -77,9 +75,11 @@ HOLD = 5.0
 POLL = 0.02
 # A chat's bucket refills this much slower than the platform's per-chat rate.
 CHAT_MARGIN = 0.05
-# The round trips the network's floor is taken from, and the share of it counted early.
+# The round trips the network's floor is taken from, and the share of it counted early:
+# half, the way back of a symmetric network; a larger share let a congested way out (a
+# busy event loop before the request left) reach the platform later than counted.
 ROUND_TRIPS = 200
-NETWORK_SHARE = 0.9
+NETWORK_SHARE = 0.5
 # Shorter round trips (a loopback or a LAN) earn no credit: there the spread of the delays
 # on our own side (a busy event loop) is as large as the trip itself.
 NETWORK_MIN = 0.010

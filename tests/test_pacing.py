@@ -148,9 +148,9 @@ async def test_a_call_in_flight_keeps_its_slot_until_the_platform_answers():
 
 async def test_the_network_round_trip_does_not_use_up_the_budget():
     """A call is counted from its answer less the network's floor (NETWORK_SHARE of the
-    shortest round trip seen): at 100 ms to the API a steady call frees its slot MARGIN
-    after its grant plus one window, not 100 ms later; only a slower call's extra delay
-    counts, and a failed call is counted from its end."""
+    shortest round trip seen): at 100 ms to the API a steady call frees its slot half the
+    round trip after its grant plus one window, not 100 ms later; a slower call's extra
+    delay counts, and a failed call is counted from its end."""
     clock = Clock()
     limiter = MemoryLimiter(Limits(per_second=50, window=0.1), clock=clock)
 
@@ -166,7 +166,7 @@ async def test_the_network_round_trip_does_not_use_up_the_budget():
     granted, stamp = await call(0.1)  # nothing known of the network yet: from the answer
     assert stamp == pytest.approx(granted + 0.1)
     granted, stamp = await call(0.1)
-    assert stamp == pytest.approx(granted + MARGIN)
+    assert stamp == pytest.approx(granted + 0.1 - NETWORK_SHARE * 0.1)
     granted, stamp = await call(0.3)  # 200 ms slower than the floor: that much later
     assert stamp == pytest.approx(granted + 0.3 - NETWORK_SHARE * 0.1)
     granted, stamp = await call(0.1, fail=True)

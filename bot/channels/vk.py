@@ -554,6 +554,13 @@ class VkChannel:
                     # meanwhile are not skipped (VK answers `failed: 1` if too old).
                     longpoll.ts = last_ts or longpoll.ts
                     log.info("vk: bots long poll connected")
+                    if last_ts is None and longpoll.ts is not None:
+                        # The first ts is stored at once: a process stopped before its
+                        # first batch goes on from here, not from a newer ts that would
+                        # skip what parents wrote meanwhile.
+                        last_ts = str(longpoll.ts)
+                        store = self.store([], last_ts)
+                        asyncio.run_coroutine_threadsafe(store, loop).result()
                 events = longpoll.check()
                 self.delivery.telemetry.heard(CHANNEL)
                 ts = str(longpoll.ts) if longpoll.ts is not None else None
