@@ -145,6 +145,19 @@ def report(
     )
 
 
+def report_both(telegram_fake, vk_fake, times: dict[str, list[float]], half: int, count: int):
+    """The Telegram half and the VK half of COUNT reminders."""
+    report(
+        "telegram",
+        telegram_fake.sent,
+        times["telegram"],
+        half,
+        telegram_fake.rejected,
+        ("Too Many",),
+    )
+    report("vk", vk_fake.sent, times["vk"], count - half, vk_fake.rejected, ("6:", "9:"))
+
+
 async def run(count: int, database: dict[str, str], per_tick: int = 0) -> None:
     telegram_fake, vk_fake = FakeTelegram(), FakeVk()
     await telegram_fake.start()
@@ -180,15 +193,7 @@ async def run(count: int, database: dict[str, str], per_tick: int = 0) -> None:
             ticked = asyncio.Event()
             await asyncio.gather(ticker(app, ticked), all_delivered(app, count))
             print(f"all sent in {time.monotonic() - started:.1f} s")
-            report(
-                "telegram",
-                telegram_fake.sent,
-                times["telegram"],
-                half,
-                telegram_fake.rejected,
-                ("Too Many",),
-            )
-            report("vk", vk_fake.sent, times["vk"], count - half, vk_fake.rejected, ("6:", "9:"))
+            report_both(telegram_fake, vk_fake, times, half, count)
         finally:
             await telegram.close()
             await app.close()
@@ -245,15 +250,7 @@ async def run_process(count: int, database: dict[str, str]) -> None:
             await asyncio.sleep(2)  # anything sent twice would arrive by now
         finally:
             bot.stop()
-    report(
-        "telegram",
-        telegram_fake.sent,
-        times["telegram"],
-        half,
-        telegram_fake.rejected,
-        ("Too Many",),
-    )
-    report("vk", vk_fake.sent, times["vk"], count - half, vk_fake.rejected, ("6:", "9:"))
+    report_both(telegram_fake, vk_fake, times, half, count)
     await telegram_fake.stop()
     await vk_fake.stop()
 

@@ -105,6 +105,21 @@ def charts(stats: Stats, t: Any, channel_name: Any, municipality_name: Any) -> l
     def add(key: str, svg: Markup, head: list[str], rows: list[list[Any]], total: int) -> None:
         result.append(Chart(key, t(f"chart.{key}"), t(f"note.{key}"), svg, head, rows, total == 0))
 
+    def add_outcomes(key: str, labels: list[str], values: list[int], colors: list[str]) -> None:
+        """A bar per outcome, each in its own colour, and its table of counts."""
+        svg = hbar_chart(
+            labels,
+            [
+                Series(t("count"), [v if n == i else 0 for n, v in enumerate(values)], colors[i])
+                for i in range(len(values))
+            ],
+            title=t(f"chart.{key}"),
+            legend=False,
+            label_width=300,
+        )
+        rows = [list(r) for r in zip(labels, values, strict=True)]
+        add(key, svg, [t(f"chart.{key}"), t("count")], rows, sum(values))
+
     for key, data in (("messages", stats.messages), ("parents", stats.parents)):
         channels = sorted(data, key=_channel_order) or ["telegram"]
         series = [Series(channel_name(c), data.get(c, [0] * len(stats.days))) for c in channels]
@@ -164,45 +179,13 @@ def charts(stats: Stats, t: Any, channel_name: Any, municipality_name: Any) -> l
     labels = [t(f"reminder.{o}") for o in REMINDER_OUTCOMES]
     values = [stats.reminders[o] for o in REMINDER_OUTCOMES]
     colors = ["#0072B2", "#009E73", "#E69F00", "#D55E00", "#999999"]
-    svg = hbar_chart(
-        labels,
-        [
-            Series(t("count"), [v if n == i else 0 for n, v in enumerate(values)], colors[i])
-            for i in range(len(values))
-        ],
-        title=t("chart.reminders"),
-        legend=False,
-        label_width=300,
-    )
-    add(
-        "reminders",
-        svg,
-        [t("chart.reminders"), t("count")],
-        [list(r) for r in zip(labels, values, strict=True)],
-        sum(values),
-    )
+    add_outcomes("reminders", labels, values, colors)
 
     outcomes = list(stats.faq)
     labels = [t(f"faq.{o}") for o in outcomes]
     values = [stats.faq[o] for o in outcomes]
     colors = ["#009E73", "#56B4E9", "#D55E00", "#CC79A7"]
-    svg = hbar_chart(
-        labels,
-        [
-            Series(t("count"), [v if n == i else 0 for n, v in enumerate(values)], colors[i])
-            for i in range(len(values))
-        ],
-        title=t("chart.faq"),
-        legend=False,
-        label_width=300,
-    )
-    add(
-        "faq",
-        svg,
-        [t("chart.faq"), t("count")],
-        [list(r) for r in zip(labels, values, strict=True)],
-        sum(values),
-    )
+    add_outcomes("faq", labels, values, colors)
 
     top = stats.sources[:TOP_SOURCES]
     rest = sum(n for _, n in stats.sources[TOP_SOURCES:])
