@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import exists, or_, select, update
 
-from bot.pacing import MAX_LIMITS, TELEGRAM_LIMITS, VK_LIMITS, Limiter, Limits, Pacing  # noqa: F401
+from bot.pacing import (  # noqa: F401
+    HOLD,
+    MAX_LIMITS,
+    TELEGRAM_LIMITS,
+    VK_LIMITS,
+    Limiter,
+    Limits,
+    Pacing,
+)
 from bot.telemetry import Telemetry
 from handlers.core import Reply
 from storage.db import Database
@@ -182,10 +190,15 @@ class Delivery:
         if limiter is not None:
             await limiter.acquire(chat_id)
 
-    def paced(self, channel: str, chat_id: str) -> contextlib.AbstractAsyncContextManager[None]:
-        """`async with delivery.paced(channel, chat)`: one platform call, counted until it ends."""
+    def paced(
+        self, channel: str, chat_id: str, *, longest: float = HOLD
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """`async with delivery.paced(channel, chat)`: one platform call, counted until it
+        ends, or `longest` seconds after its grant at most (bot/pacing.py)."""
         limiter = self.limiters.get(channel)
-        return limiter.slot(chat_id) if limiter is not None else contextlib.nullcontext()
+        if limiter is None:
+            return contextlib.nullcontext()
+        return limiter.slot(chat_id, longest=longest)
 
     # -- the worker -----------------------------------------------------------------------
     async def start(self) -> None:

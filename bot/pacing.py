@@ -19,17 +19,20 @@ tens of milliseconds on a loopback API under load, and a burst of 20 VK calls qu
 behind each other took over a second on a loaded machine. So a call made through
 `Limiter.slot()` (`Delivery.paced()`) holds its slot while it is in flight, as if the
 platform received it at every moment until it answers. Once it answered, the slot is
-counted from the answer less the network's share of a round trip, and never from less
-than `MARGIN` (25 ms) after the grant. The network's share is `NETWORK_SHARE` (half) of the
-shortest round trip among the limiter's last `ROUND_TRIPS` calls: the way back of a call
-takes at least that long, so the platform received it no later than its answer less
-that share. Only the spread of the delays and half the latency count against the
-budget: at 100 ms to the API a long burst runs at about `calls / (window + 0.05 s)`.
-Round trips shorter than `NETWORK_MIN` (10 ms: a loopback or
+counted from the answer less the network's share of a round trip, and then never from
+less than `MARGIN` (25 ms) after the grant; counted from the answer itself it needs no
+floor, since the platform received the call before it answered. The network's share is
+`NETWORK_SHARE` (half) of the shortest round trip among the limiter's last `ROUND_TRIPS`
+calls: the way back of a call takes at least that long, so the platform received it no
+later than its answer less that share. Only the spread of the delays and half the
+latency count against the budget: at 100 ms to the API a long burst runs at about
+`calls / (window + 0.05 s)`. Round trips shorter than `NETWORK_MIN` (10 ms: a loopback or
 a LAN) earn no credit, since there a busy event loop delays a call as much as the wire.
 A call that failed (timeout, connection error, an error answer) is counted from its
 end. A call in flight longer than `HOLD` (5 s; a hung call, or a process killed
-mid-call) is counted from `HOLD` after its grant, so it cannot stall the budget. A bare
+mid-call) is counted from `HOLD` after its grant, so it cannot stall the budget; a long
+poll, which the platform holds open by design, from `LONG_POLL` (2 s) after it. A call to
+no chat (chat id "": a poll, start-up calls) is paced by the overall limit alone. A bare
 `acquire()` whose caller never reports the end is counted from `MARGIN` after the grant.
 A chat's bucket refills `CHAT_MARGIN` (5%) slower than the platform's rate so that
 jitter cannot accumulate into a per-chat 429.
@@ -71,6 +74,10 @@ log = logging.getLogger(__name__)
 MARGIN = 0.025
 # A call still in flight this long after its grant is counted from then.
 HOLD = 5.0
+# A long poll (MAX's GET /updates) still open this long after its grant has reached the
+# platform, which holds it open until an update comes: it is counted from then, so a poll
+# waiting through a burst of sends keeps one of the token's slots for 3 s, not 6.
+LONG_POLL = 2.0
 # How often a caller waiting for a slot held by a call in flight looks again.
 POLL = 0.02
 # A chat's bucket refills this much slower than the platform's per-chat rate.
@@ -149,9 +156,10 @@ class Limiter(ABC):
         return NETWORK_SHARE * shortest if shortest >= NETWORK_MIN else 0.0
 
     @abstractmethod
-    async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:
-        """Wait until one more call to `chat_id` is allowed. With `hold`, the call counts
-        as in flight until `Grant.done()`."""
+    async def acquire(self, chat_id: str, *, hold: bool = False, longest: float = HOLD) -> Grant:
+        """Wait until one more call to `chat_id` is allowed ("": a call to no chat, which
+        only the overall limit paces). With `hold`, the call counts as in flight until
+        `Grant.done()`, or `longest` seconds after its grant at most."""
 
     @abstractmethod
     async def penalise(self, seconds: float) -> None:
@@ -161,9 +169,10 @@ class Limiter(ABC):
         return None
 
     @contextlib.asynccontextmanager
-    async def slot(self, chat_id: str) -> AsyncIterator[None]:
-        """`async with limiter.slot(chat)`: one call made inside, counted until it ends."""
-        grant = await self.acquire(chat_id, hold=True)
+    async def slot(self, chat_id: str, *, longest: float = HOLD) -> AsyncIterator[None]:
+        """`async with limiter.slot(chat)`: one call made inside, counted until it ends
+        (or `longest` seconds after its grant: see `LONG_POLL`)."""
+        grant = await self.acquire(chat_id, hold=True, longest=longest)
         started = self.clock()
         try:
             yield
@@ -183,16 +192,20 @@ def _wait_step(wait: float, window: float) -> float:
 
 
 class _Slot(Grant):
-    __slots__ = ("clock", "granted", "stamp")
+    __slots__ = ("clock", "granted", "latest", "stamp")
 
-    def __init__(self, granted: float, hold: bool, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, granted: float, hold: bool, clock: Callable[[], float], longest: float = HOLD
+    ) -> None:
         self.granted = granted
-        self.stamp = granted + (HOLD if hold else MARGIN)
+        self.latest = granted + max(longest, MARGIN)
+        self.stamp = self.latest if hold else granted + MARGIN
         self.clock = clock
 
     async def done(self, early: float = 0.0) -> None:
         answered = self.clock() - early
-        self.stamp = max(self.granted + MARGIN, min(answered, self.granted + HOLD))
+        floor = self.granted + MARGIN if early else self.granted
+        self.stamp = max(floor, min(answered, self.latest))
 
 
 _NO_GRANT = Grant()
@@ -225,7 +238,7 @@ class MemoryLimiter(Limiter):
             now = clock()
             self._slots = [_Slot(now - MARGIN, False, clock)] * limits.calls
 
-    async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:
+    async def acquire(self, chat_id: str, *, hold: bool = False, longest: float = HOLD) -> Grant:
         while True:
             wait = self._chat_wait(chat_id, self.clock())
             if wait > 0:
@@ -243,7 +256,7 @@ class MemoryLimiter(Limiter):
                 self._take_chat(chat_id, now)
                 if not self.limits.calls:
                     return _NO_GRANT
-                slot = _Slot(now, hold, self.clock)
+                slot = _Slot(now, hold, self.clock, longest)
                 self._slots.append(slot)
                 return slot
 
@@ -263,7 +276,7 @@ class MemoryLimiter(Limiter):
 
     def _chat_wait(self, chat_id: str, now: float) -> float:
         rate = self.limits.chat_rate
-        if not rate:
+        if not rate or not chat_id:
             return 0.0
         tokens = self._tokens(chat_id, now)
         return 0.0 if tokens >= 1 else (1 - tokens) / rate
@@ -274,7 +287,7 @@ class MemoryLimiter(Limiter):
         return min(burst, tokens + (now - stamp) * self.limits.chat_rate)
 
     def _take_chat(self, chat_id: str, now: float) -> None:
-        if not self.limits.chat_rate:
+        if not self.limits.chat_rate or not chat_id:
             return
         tokens = self._tokens(chat_id, now)
         self._chats.pop(chat_id, None)
@@ -328,7 +341,8 @@ end
 return {1, tostring(now), 'granted', peers}
 """
 
-# KEYS: window. ARGV: slot id, earliest and latest stamp (grant + MARGIN, grant + HOLD),
+# KEYS: window. ARGV: slot id, earliest and latest stamp (the grant, + MARGIN with a
+# network credit; grant + HOLD),
 # seconds the platform received the call before now at least.
 _DONE = """
 local t = redis.call('TIME')
@@ -355,12 +369,13 @@ return 1
 
 
 class _RedisGrant(Grant):
-    __slots__ = ("granted", "limiter", "member")
+    __slots__ = ("granted", "limiter", "longest", "member")
 
-    def __init__(self, limiter: RedisLimiter, member: str, granted: float) -> None:
+    def __init__(self, limiter: RedisLimiter, member: str, granted: float, longest: float) -> None:
         self.limiter = limiter
         self.member = member
         self.granted = granted
+        self.longest = max(longest, MARGIN)
 
     async def done(self, early: float = 0.0) -> None:
         await self.limiter._done(self, early)
@@ -395,22 +410,22 @@ class RedisLimiter(Limiter):
     def _chat_key(self, chat_id: str) -> str:
         return f"{self._base}:chat:{token_hash(chat_id)}"
 
-    async def acquire(self, chat_id: str, *, hold: bool = False) -> Grant:
+    async def acquire(self, chat_id: str, *, hold: bool = False, longest: float = HOLD) -> Grant:
         if self.fallback is not None:
             if time.monotonic() - self._failed_at < self.RETRY_REDIS:
-                return await self.fallback.acquire(chat_id, hold=hold)
+                return await self.fallback.acquire(chat_id, hold=hold, longest=longest)
             self._failed_at = time.monotonic()  # this call tries Redis; the others go on
         try:
-            grant = await self._acquire(chat_id, hold)
+            grant = await self._acquire(chat_id, hold, longest)
         except self._errors as exc:
-            return await self._fall_back(exc).acquire(chat_id, hold=hold)
+            return await self._fall_back(exc).acquire(chat_id, hold=hold, longest=longest)
         if self.fallback is not None:
             log.info("pacing: Redis answers again; pacing is shared again")
             self.fallback = None
             self._warned = False
         return grant
 
-    async def _acquire(self, chat_id: str, hold: bool) -> Grant:
+    async def _acquire(self, chat_id: str, hold: bool, longest: float) -> Grant:
         keys = [*self._keys, self._chat_key(chat_id)]
         limits = self.limits
         while True:
@@ -423,8 +438,8 @@ class RedisLimiter(Limiter):
                         args=[
                             limits.calls,
                             limits.window,
-                            HOLD if hold else MARGIN,
-                            limits.chat_rate,
+                            max(longest, MARGIN) if hold else MARGIN,
+                            limits.chat_rate if chat_id else 0,
                             limits.chat_burst,
                             member,
                             self._process,
@@ -434,7 +449,7 @@ class RedisLimiter(Limiter):
                     if int(granted) and not limits.calls:
                         return _NO_GRANT
                     if int(granted):
-                        return _RedisGrant(self, member, float(value))
+                        return _RedisGrant(self, member, float(value), longest)
                     wait = float(value)
                     if why == "chat":
                         break  # this chat refills; let the others through meanwhile
@@ -448,7 +463,8 @@ class RedisLimiter(Limiter):
     async def _done(self, grant: _RedisGrant, early: float = 0.0) -> None:
         if self.fallback is not None:
             return
-        earliest, latest = grant.granted + MARGIN, grant.granted + HOLD
+        earliest = grant.granted + MARGIN if early else grant.granted
+        latest = grant.granted + grant.longest
         args = [grant.member, earliest, latest, early]
         try:
             await self._done_script(keys=self._keys[:1], args=args)
@@ -514,8 +530,8 @@ class Pacing:
     def _client(self) -> Any:
         if self._redis is None:
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
-            from redis.retry import Retry
 
             self._redis = Redis.from_url(
                 self.settings.redis_url,

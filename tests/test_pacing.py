@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from bot.config import ConfigError, PacingSection, Settings, load_settings
 from bot.pacing import (
     HOLD,
+    LONG_POLL,
     MARGIN,
     NETWORK_SHARE,
     Limits,
@@ -146,6 +147,25 @@ async def test_a_call_in_flight_keeps_its_slot_until_the_platform_answers():
     await task
 
 
+async def test_a_call_answered_at_once_frees_its_slot_one_window_after_the_answer():
+    """The platform received a call before it answered it, so a call answered a few
+    milliseconds after its grant is counted from that answer, with no margin on top: a
+    burst on a fast link keeps to the limit itself, not to the limit less a margin."""
+    clock = Clock()
+    limiter = MemoryLimiter(Limits(per_second=50, window=0.1), clock=clock)  # 5 a window
+    for n in range(5):
+        async with limiter.slot(f"chat{n}"):
+            clock.now += 0.002  # a loopback round trip
+    answered = clock.now
+    granted: list[float] = []
+    task = asyncio.create_task(_take(limiter, "next", granted))
+    clock.now = answered + 0.1 - 0.008 + 0.0005  # the first answer left the window
+    await wait_until(lambda: len(granted) == 1)
+    assert granted == [clock.now]
+    assert clock.now < answered - 0.008 + 0.1 + MARGIN  # a MARGIN on top would still hold it
+    await task
+
+
 async def test_the_network_round_trip_does_not_use_up_the_budget():
     """A call is counted from its answer less the network's floor (NETWORK_SHARE of the
     shortest round trip seen): at 100 ms to the API a steady call frees its slot half the
@@ -186,6 +206,45 @@ async def test_a_chat_gets_a_short_burst_then_waits_and_holds_no_one_else_up():
     clock.now += 0.2
     await wait_until(lambda: len(to_a) == 4)
     await asyncio.gather(*tasks)
+
+
+async def test_a_call_to_no_chat_is_paced_by_the_overall_limit_alone():
+    """A poll or a start-up call names no chat: no chat's bucket holds it back."""
+    clock = Clock()
+    limiter = MemoryLimiter(Limits(per_second=50, chat_per_second=1, chat_burst=1), clock=clock)
+    granted: list[float] = []
+    tasks = [asyncio.create_task(_take(limiter, "", granted)) for _ in range(4)]
+    await wait_until(lambda: len(granted) == 4)
+    await asyncio.gather(*tasks)
+    assert granted == [1000.0] * 4
+    # a real chat still gets its burst of one and then waits for its bucket
+    to_a: list[float] = []
+    tasks = [asyncio.create_task(_take(limiter, "a", to_a)) for _ in range(2)]
+    await wait_until(lambda: len(to_a) == 1)
+    await asyncio.sleep(0.2)
+    assert len(to_a) == 1
+    clock.now += 1.1
+    await wait_until(lambda: len(to_a) == 2)
+    await asyncio.gather(*tasks)
+
+
+async def test_a_long_poll_left_open_is_counted_from_long_poll_after_its_grant():
+    """The platform holds a long poll open until an update comes: it has received it
+    long before it answers, so the poll's slot is free LONG_POLL after its grant, not
+    only after HOLD as for a call that may have hung."""
+    clock = Clock()
+    limiter = MemoryLimiter(Limits(per_second=10, window=0.1), clock=clock)  # 1 a window
+    poll = await limiter.acquire("", hold=True, longest=LONG_POLL)
+    granted: list[float] = []
+    task = asyncio.create_task(_take(limiter, "chat", granted))
+    clock.now = 1000.0 + LONG_POLL
+    await asyncio.sleep(0.2)
+    assert granted == []  # the poll is counted until LONG_POLL after its grant
+    clock.now = 1000.0 + LONG_POLL + 0.101
+    await wait_until(lambda: granted == [clock.now])
+    assert clock.now < 1000.0 + HOLD
+    await task
+    await poll.done()
 
 
 async def test_a_flood_answer_holds_every_chat_until_it_ends():

@@ -47,7 +47,7 @@ from bot.channels.max_api import (
 from bot.channels.payloads import PayloadKeys
 from bot.channels.text import split_text
 from bot.delivery import DeliveryError, Limits, RetryLater, TemporaryFailure
-from bot.pacing import MAX_LIMITS
+from bot.pacing import LONG_POLL, MAX_LIMITS
 from handlers.core import Button, Incoming, Reply
 from storage.models import utcnow
 
@@ -430,8 +430,9 @@ class MaxChannel:
             try:
                 # MAX counts GET /updates in the token's 30 requests a second too, when
                 # it receives the request: held as in flight until it answers (at once
-                # when updates are waiting, so a burst loses no budget to it).
-                async with self.delivery.paced(CHANNEL, "updates"):
+                # when updates are waiting), or LONG_POLL while MAX holds it open. A call
+                # to no chat: the per-chat limit is for messages.
+                async with self.delivery.paced(CHANNEL, "", longest=LONG_POLL):
                     batch = await self.api.updates(
                         marker, limit=POLL_LIMIT, wait=self.polling_timeout, types=UPDATE_TYPES
                     )
