@@ -44,8 +44,10 @@ class Inbox:
     LEASE = timedelta(seconds=120)
     SWEEP_SECONDS = 10.0
     SWEEP_BATCH = 500
-    # Parents handled at once by one process (PostgreSQL): the rest wait their turn, so
-    # the database pool keeps connections for storing what the webhooks receive.
+    # Parents handled at once by one process: the rest wait their turn, so the database
+    # pool keeps connections for storing what the platforms send and for the outbox (on
+    # SQLite, one connection: a hundred handlers queued for it would hold every reply of
+    # the batch back until the last of them was handled).
     MAX_HANDLING = 8
     # Seconds before looking again at a parent whose turn another process holds.
     BUSY_WAIT = 0.02
@@ -201,13 +203,16 @@ class Inbox:
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
+        if self._handling is None:
+            self._handling = asyncio.Semaphore(self.MAX_HANDLING)
         failures = 0
         try:
             while queue:
                 row_id, message = queue.popleft()
                 current_update.set(f"{message.channel}:{message.update_id}")
                 try:
-                    replies = await self.engine.handle(message, inbox_id=row_id)
+                    async with self._handling:
+                        replies = await self.engine.handle(message, inbox_id=row_id)
                 except Exception as exc:
                     # The engine answers handler errors itself: this is the database
                     # failing (away, or no connection free in time). The row stays; this
