@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import exists, or_, select, update
 
 from bot.pacing import (  # noqa: F401
+    BACKGROUND,
     HOLD,
     MAX_LIMITS,
     TELEGRAM_LIMITS,
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
     from bot.config import PacingSection
 
 log = logging.getLogger(__name__)
+
+# Outbox rows no parent is waiting for at that moment: sent after every other call.
+BACKGROUND_KINDS = frozenset({"reminder", "campaign"})
 
 
 class DeliveryError(Exception):
@@ -512,6 +516,9 @@ class Delivery:
             return True, done
         if kind not in (None, "reply") and not await self._still_pending(reply):
             return True, False  # cancelled meanwhile (a reminder the parent no longer needs)
+        # No parent is waiting for a reminder or a campaign message: they give way to
+        # every other call (bot/pacing.py).
+        background = BACKGROUND.set(kind in BACKGROUND_KINDS)
         try:
             message_id = await self._send(channel, sender, chat_id, reply)
         except DeliveryError as exc:
@@ -526,6 +533,8 @@ class Delivery:
             return True, await self._record(
                 reply, None, exc.reason, release=owner, event=who, outcome="failed"
             )
+        finally:
+            BACKGROUND.reset(background)
         self.telemetry.sent(channel, kind, reply.transcript_id)
         return True, await self._record_sent(
             reply, message_id, release=owner, event=who, outcome="sent"

@@ -22,9 +22,11 @@ platform received it at every moment until it answers. Once it answered, the slo
 counted from the answer less the network's share of a round trip, and then never from
 less than `MARGIN` (25 ms) after the grant; counted from the answer itself it needs no
 floor, since the platform received the call before it answered. The network's share is
-`NETWORK_SHARE` (half) of the shortest round trip among the limiter's last `ROUND_TRIPS`
-calls: the way back of a call takes at least that long, so the platform received it no
-later than its answer less that share. Only the spread of the delays and half the
+`NETWORK_SHARE` (half) of the shortest round trip the limiter has seen since it started:
+the way back of a call takes at least that long, so the platform received it no later
+than its answer less that share. The shortest since the start, not among recent calls:
+under a long burst every recent trip is inflated by our own busy event loop, on either
+leg, and half of such a trip is no bound on the way back. Only the spread of the delays and half the
 latency count against the budget: at 100 ms to the API a long burst runs at about
 `calls / (window + 0.05 s)`. Round trips shorter than `NETWORK_MIN` (10 ms: a loopback or
 a LAN) earn no credit, since there a busy event loop delays a call as much as the wire.
@@ -36,6 +38,10 @@ no chat (chat id "": a poll, start-up calls) is paced by the overall limit alone
 `acquire()` whose caller never reports the end is counted from `MARGIN` after the grant.
 A chat's bucket refills `CHAT_MARGIN` (5%) slower than the platform's rate so that
 jitter cannot accumulate into a per-chat 429.
+
+Calls made while `BACKGROUND` is set (the delivery sets it for reminders and campaign
+messages) give way: in each process, one of them at a time waits for the budget, and only
+while no other call does, so a parent's answer never queues behind a batch of reminders.
 
 Two backends behind the same interface:
 
@@ -55,12 +61,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -80,12 +87,14 @@ HOLD = 5.0
 LONG_POLL = 2.0
 # How often a caller waiting for a slot held by a call in flight looks again.
 POLL = 0.02
+# Set while sending what no parent is waiting for (reminders, campaigns): such calls let
+# every other call of this process go first (see above).
+BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("background", default=False)
 # A chat's bucket refills this much slower than the platform's per-chat rate.
 CHAT_MARGIN = 0.05
-# The round trips the network's floor is taken from, and the share of it counted early:
-# half, the way back of a symmetric network; a larger share let a congested way out (a
-# busy event loop before the request left) reach the platform later than counted.
-ROUND_TRIPS = 200
+# The share of the shortest round trip counted early: half, the way back of a symmetric
+# network; a larger share let a congested way out (a busy event loop before the request
+# left) reach the platform later than counted.
 NETWORK_SHARE = 0.5
 # Shorter round trips (a loopback or a LAN) earn no credit: there the spread of the delays
 # on our own side (a busy event loop) is as large as the trip itself.
@@ -146,14 +155,38 @@ class Limiter(ABC):
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS)
+        self._shortest: float | None = None  # the shortest round trip since the start
+        self._waiting = 0  # calls of this process waiting for the budget, not in BACKGROUND
+        self._none_waiting = asyncio.Event()
+        self._none_waiting.set()
+        self._background = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _queue(self, lock: asyncio.Lock) -> AsyncIterator[None]:
+        """Wait in line for the budget (`lock`); a BACKGROUND call first waits until it is
+        the only one of its kind in line and no other call of this process is."""
+        if not BACKGROUND.get():
+            self._waiting += 1
+            self._none_waiting.clear()
+            try:
+                async with lock:
+                    yield
+            finally:
+                self._waiting -= 1
+                if not self._waiting:
+                    self._none_waiting.set()
+            return
+        async with self._background:
+            await self._none_waiting.wait()
+            async with lock:
+                yield
 
     def network_floor(self) -> float:
         """How long, at least, a call of this limiter spends on the wire (see above)."""
-        if not self._round_trips:
+        shortest = self._shortest
+        if shortest is None or shortest < NETWORK_MIN:
             return 0.0
-        shortest = min(self._round_trips)
-        return NETWORK_SHARE * shortest if shortest >= NETWORK_MIN else 0.0
+        return NETWORK_SHARE * shortest
 
     @abstractmethod
     async def acquire(self, chat_id: str, *, hold: bool = False, longest: float = HOLD) -> Grant:
@@ -180,7 +213,9 @@ class Limiter(ABC):
             await grant.done()
             raise
         early = self.network_floor()
-        self._round_trips.append(self.clock() - started)
+        trip = self.clock() - started
+        if self._shortest is None or trip < self._shortest:
+            self._shortest = trip
         await grant.done(early)
 
 
@@ -244,7 +279,7 @@ class MemoryLimiter(Limiter):
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            async with self._lock:
+            async with self._queue(self._lock):
                 while True:
                     now = self.clock()
                     wait = self._window_wait(now)
@@ -430,7 +465,7 @@ class RedisLimiter(Limiter):
         limits = self.limits
         while True:
             # One waiter per process asks Redis at a time; the rest queue here in order.
-            async with self._lock:
+            async with self._queue(self._lock):
                 while True:
                     member = uuid.uuid4().hex
                     granted, value, why, peers = await self._grant(

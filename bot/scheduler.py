@@ -47,7 +47,7 @@ from storage import handoffs, retention, stats
 from storage import reminders as rows
 from storage.db import Database
 from storage.models import ConversationState, Reminder, User, utcnow
-from storage.outbox import queue_replies
+from storage.outbox import queue_many, queue_replies
 
 log = logging.getLogger(__name__)
 
@@ -151,16 +151,22 @@ def reminder_context(app: Any, session: Any, user: User) -> Context:
 
 
 async def queue_due_reminders(
-    app: Any, now: datetime, *, per_channel: int | None = None, batch: int | None = None
+    app: Any,
+    now: datetime,
+    *,
+    per_channel: int | None = None,
+    batch: int | None = None,
+    period: float = 0.0,
 ) -> TickResult:
     """Move the reminders due by `now` to the outbox (daytime only); at most `per_channel`
     per channel in this call (default: up to two ticks' worth of the platform's rate
-    waiting in the outbox)."""
+    waiting in the outbox; a tick is `period` seconds when the ticks come further apart
+    than `tick_seconds`)."""
     result = TickResult()
     rule = policy(app.region)
     if not rule.is_daytime(now):
         return result
-    tick_seconds = app.settings.reminders.tick_seconds
+    tick_seconds = max(float(app.settings.reminders.tick_seconds), period)
     batch = batch or app.settings.reminders.batch
     per_channel = per_channel or app.settings.reminders.per_tick or None
     async with app.db.session() as session:
@@ -170,8 +176,10 @@ async def queue_due_reminders(
             cap = per_channel
         else:
             # Keep about two ticks' worth of the platform's rate waiting in the outbox:
-            # enough that the delivery worker never runs dry between ticks, little enough
-            # that a parent's answer never queues behind a long backlog.
+            # enough that the delivery worker never runs dry between ticks (a tick that
+            # overran its interval makes the next one come later), and no more: what
+            # waits could not be stopped by «Я подтвердил(а)» as cheaply as a planned row.
+            # A parent's answer does not queue behind it (bot/pacing.py, BACKGROUND).
             async with app.db.session() as session:
                 waiting = await rows.waiting_in_outbox(session, channel)
             cap = int(2 * channel_rate(app, channel) * tick_seconds) - waiting
@@ -212,18 +220,22 @@ async def _queue_batch(
     result.superseded += await rows.supersede(session, list(carriers), carrier_ids, now)
     # Conditional on "planned": what another ticker has just taken is not queued again.
     taken = set(await rows.mark_all(session, carrier_ids, "sent", sent_at=now))
-    links, buttons, queued = [], [], []
+    composed: list[tuple[Reminder, User, Reply]] = []
     for reminder, user in carriers.values():
         if reminder.id not in taken:
             continue
         try:
-            reply = compose(reminder_context(app, session, user))
+            composed.append((reminder, user, compose(reminder_context(app, session, user))))
         except Exception as exc:
             log.exception("reminder %s could not be composed", reminder.id)
             await rows.fail(session, reminder.id, str(exc)[:500], user)
             result.failed += 1
-            continue
-        (entry,) = await queue_replies(session, user, [reply], kind="reminder")
+    # One insert for the batch's messages, not one per parent.
+    entries = await queue_many(
+        session, [(user, [reply]) for _, user, reply in composed], kind="reminder"
+    )
+    links, buttons, queued = [], [], []
+    for (reminder, user, reply), entry in zip(composed, entries, strict=True):
         queued.append(reply)
         links.append({"rid": reminder.id, "tid": entry.id})
         # Typing a button's words presses it: the reminder's buttons are the ones shown last.
@@ -295,6 +307,7 @@ class Ticker:
         # When the last tick ended (for /healthz), and the last retention purge (monotonic).
         self.last_tick: datetime | None = None
         self.purged_at: float | None = None
+        self._started: float | None = None  # when the last tick started (monotonic)
 
     async def tick(self) -> TickResult | None:
         """One tick: None when another process leads."""
@@ -303,7 +316,14 @@ class Ticker:
                 self.purged_at = None  # a new leader purges at its first tick
                 return None
             now = self.clock()
-            result = await queue_due_reminders(self.app, now)
+            # A tick that took longer than the interval makes APScheduler skip a run, so
+            # the outbox must last until the next one: ticks are this far apart now.
+            started = time.monotonic()
+            period = started - self._started if self._started is not None else 0.0
+            self._started = started
+            # (a first tick after a pause, as a new leader, is not a measure)
+            period = min(period, 3.0 * self.settings.tick_seconds)
+            result = await queue_due_reminders(self.app, now, period=period)
         except Exception:
             log.exception("ticker: this tick failed; the next one tries again")
             return None

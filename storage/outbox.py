@@ -109,37 +109,53 @@ async def queue_replies(
 
     To a channel where personal data are not collected, a reply carrying any is
     replaced first (PersonalDataGuard), so no sender can put one there."""
+    return await queue_many(session, [(user, replies)], kind=kind, author=author)
+
+
+async def queue_many(
+    session: AsyncSession,
+    batch: Sequence[tuple[User, Sequence[Reply]]],
+    *,
+    kind: str = "reply",
+    author: str | None = None,
+) -> list[TranscriptEntry]:
+    """`queue_replies` for several parents at once (reminders, campaigns): one insert."""
     if kind not in OUT_KINDS:
         raise ValueError(f"unknown outgoing kind {kind!r}")
     guard = session.info.get(GUARD_INFO)
-    if guard is not None and replies:
-        await guard.screen(session, user, replies)
-    entries = [
-        TranscriptEntry(
-            user_id=user.id,
-            direction="out",
-            text=reply.text,
-            buttons=reply.buttons_json(),
-            status="pending",
-            kind=kind,
-            author=author,
-        )
-        for reply in replies
-    ]
+    entries: list[TranscriptEntry] = []
+    pairs: list[tuple[User, Reply]] = []
+    for user, replies in batch:
+        if guard is not None and replies:
+            await guard.screen(session, user, replies)
+        for reply in replies:
+            entries.append(
+                TranscriptEntry(
+                    user_id=user.id,
+                    direction="out",
+                    text=reply.text,
+                    buttons=reply.buttons_json(),
+                    status="pending",
+                    kind=kind,
+                    author=author,
+                )
+            )
+            pairs.append((user, reply))
     if not entries:
         return entries
     session.add_all(entries)
     await session.flush()  # one batched insert; ids come back in order
-    for reply, entry in zip(replies, entries, strict=True):
+    for (user, reply), entry in zip(pairs, entries, strict=True):
         reply.transcript_id = entry.id
         reply.user_id = user.id
     if session.bind.dialect.name == "postgresql":
         # Delivered at commit to every process LISTENing: another worker may send these.
         schema = str(session.info.get(SCHEMA_INFO, ""))
-        await session.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": notify_channel(schema), "payload": f"{user.channel}:{user.id}"},
-        )
+        for user in {user.id: user for user, replies in batch if replies}.values():
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": notify_channel(schema), "payload": f"{user.channel}:{user.id}"},
+            )
     return entries
 
 

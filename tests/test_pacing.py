@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from bot.config import ConfigError, PacingSection, Settings, load_settings
 from bot.pacing import (
+    BACKGROUND,
     HOLD,
     LONG_POLL,
     MARGIN,
@@ -168,9 +169,9 @@ async def test_a_call_answered_at_once_frees_its_slot_one_window_after_the_answe
 
 async def test_the_network_round_trip_does_not_use_up_the_budget():
     """A call is counted from its answer less the network's floor (NETWORK_SHARE of the
-    shortest round trip seen): at 100 ms to the API a steady call frees its slot half the
-    round trip after its grant plus one window, not 100 ms later; a slower call's extra
-    delay counts, and a failed call is counted from its end."""
+    shortest round trip seen since the start): at 100 ms to the API a steady call frees
+    its slot half the round trip after its grant plus one window, not 100 ms later; a
+    slower call's extra delay counts, and a failed call is counted from its end."""
     clock = Clock()
     limiter = MemoryLimiter(Limits(per_second=50, window=0.1), clock=clock)
 
@@ -191,6 +192,12 @@ async def test_the_network_round_trip_does_not_use_up_the_budget():
     assert stamp == pytest.approx(granted + 0.3 - NETWORK_SHARE * 0.1)
     granted, stamp = await call(0.1, fail=True)
     assert stamp == pytest.approx(granted + 0.1)
+    # one quick trip shows the wire is short (a loopback): the slower trips were our own
+    # delays, on either leg, and earn nothing from then on
+    await call(0.005)
+    for _ in range(300):
+        granted, stamp = await call(0.1)
+        assert stamp == pytest.approx(granted + 0.1)
 
 
 async def test_a_chat_gets_a_short_burst_then_waits_and_holds_no_one_else_up():
@@ -245,6 +252,37 @@ async def test_a_long_poll_left_open_is_counted_from_long_poll_after_its_grant()
     assert clock.now < 1000.0 + HOLD
     await task
     await poll.done()
+
+
+async def _take_in_background(limiter, chat: str, granted: list[float]) -> None:
+    BACKGROUND.set(True)  # this task's context only
+    await _take(limiter, chat, granted)
+
+
+async def test_a_parents_answer_goes_before_a_batch_of_reminders_waiting_for_the_budget():
+    clock = Clock()
+    limiter = MemoryLimiter(Limits(per_second=10, window=0.1), clock=clock)  # 1 a window
+    reminders: list[float] = []
+    answer: list[float] = []
+    batch = [
+        asyncio.create_task(_take_in_background(limiter, f"parent{n}", reminders)) for n in range(5)
+    ]
+    await wait_until(lambda: len(reminders) == 1)  # the first reminder takes the window
+    task = asyncio.create_task(_take(limiter, "asking", answer))
+    await asyncio.sleep(0.1)
+    clock.now += 0.1 + MARGIN + 0.001
+    await wait_until(lambda: len(reminders) + len(answer) == 2)
+    # one reminder already waited inside for the window; the parent's answer comes next,
+    # before the four reminders still waiting
+    await asyncio.sleep(0.1)
+    clock.now += 0.1 + MARGIN + 0.001
+    await wait_until(lambda: answer != [])
+    assert len(reminders) <= 2
+    for _ in range(5):
+        clock.now += 0.1 + MARGIN + 0.001
+        await asyncio.sleep(0.05)
+    await asyncio.gather(task, *batch)
+    assert len(reminders) == 5
 
 
 async def test_a_flood_answer_holds_every_chat_until_it_ends():

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.scheduler import queue_due_reminders
+from bot.scheduler import channel_rate, queue_due_reminders
 from storage import handoffs
 from storage.models import Reminder, TranscriptEntry, User
 from storage.requests import as_utc
 from tests.chat import ChatClient
 from tests.guided import profile_with_points, region_app
-from tests.reminders import FixedClock, outgoing, plan_due
+from tests.reminders import FixedClock, make_parents, outgoing, plan_due
 
 # Tuesday 1 December 2026, 12:00 in Stavropol (Europe/Moscow, UTC+3).
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -302,3 +302,19 @@ def test_a_malformed_reminders_table_stops_the_start_with_one_line(tmp_path, tab
     settings = Settings(bot={"data_dir": tmp_path / "data", "regions_dir": tmp_path})
     with pytest.raises(TextsError, match=expected):
         build_app(settings)
+
+
+async def test_the_outbox_holds_two_ticks_of_reminders_and_ticks_that_come_late_count(app):
+    """Each tick keeps two ticks' worth of the platform's rate waiting, so the delivery
+    never runs dry between ticks; when ticks come further apart than their interval (a
+    busy process), the tick is as long as they are apart."""
+    app.settings.reminders.tick_seconds = 1
+    rate = channel_rate(app, "telegram")
+    users = await make_parents(app, 500, municipality_id="stavropol")
+    await plan_due(app, users, START - timedelta(hours=1))
+    assert (await queue_due_reminders(app, START)).sent == int(2 * rate)
+    assert (await queue_due_reminders(app, START)).sent == 0  # two ticks' worth waits
+    for uid in users:
+        await delivered(app, uid)
+    assert (await queue_due_reminders(app, START, period=2.5)).sent == int(2 * rate * 2.5)
+    assert len(await outgoing(app, "reminder")) == int(2 * rate) + int(5 * rate)
