@@ -205,7 +205,7 @@ class RemindersSection(_Section):
     # second process takes over the ticker within this time after the leader dies.
     tick_seconds: int = Field(30, ge=1, le=60)
     # Reminders moved to the outbox in one transaction.
-    batch: int = Field(200, ge=1, le=5000)
+    batch: int = Field(50, ge=1, le=5000)
     # Reminders moved per channel in one tick; 0: enough to keep two ticks' worth of the
     # platform's rate (messages/s times tick_seconds) waiting in the outbox, no more.
     per_tick: int = Field(0, ge=0, le=1_000_000)
