@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
+from yarl import URL
 
 from bot.web.queries import ConversationFilters, conversations
 from storage.models import (
@@ -158,7 +159,7 @@ async def test_a_post_without_the_sessions_csrf_token_is_refused(app, console, a
             "/signin", {"login": "admin", "password": ADMIN_PASSWORD}, csrf="forged"
         )
         assert status == 403 and SESSION_COOKIE_NAME not in other.http.cookie_jar.filter_cookies(
-            console.base
+            URL(console.base)
         )
     finally:
         await other.close()
